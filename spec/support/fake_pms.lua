@@ -1,0 +1,566 @@
+#!/usr/bin/env lua5.4
+--- A fake Plex Media Server for the plexauth specs.
+--
+-- Usage:
+--   lua5.4 spec/support/fake_pms.lua [--host 127.0.0.1] [--port 0] [--token T]
+--     [--machine-id ID] [--tls-cert F --tls-key F] [--parent-pid PID]
+--
+-- Prints `PORT <n>` once bound, then serves HTTP/1.1 (or HTTPS) until killed,
+-- until `POST /_control/shutdown`, or until the process `--parent-pid` is gone.
+-- One coroutine per connection, driven by a `socket.select` loop.
+-- Only loopback addresses may be bound.
+local socket = require("socket")
+local cjson = require("cjson")
+
+local gettime = socket.gettime
+
+-- Options ------------------------------------------------------------------
+
+local opts = { host = "127.0.0.1", port = 0, token = "test-admin-token",
+               machine_id = "fake-pms-machine-id" }
+do
+  local i = 1
+  while i <= #arg do
+    local name = arg[i]:match("^%-%-([%w-]+)$")
+    if not name or arg[i + 1] == nil then
+      io.stderr:write("fake_pms: bad argument ", tostring(arg[i]), "\n")
+      os.exit(2)
+    end
+    opts[name:gsub("-", "_")] = arg[i + 1]
+    i = i + 2
+  end
+end
+if not (opts.host:match("^127%.%d+%.%d+%.%d+$") or opts.host == "::1"
+        or opts.host == "localhost") then
+  io.stderr:write("fake_pms: refusing to bind non-loopback host ", opts.host, "\n")
+  os.exit(2)
+end
+
+-- Scheduler ----------------------------------------------------------------
+-- A thread yields ("read", sock), ("write", sock) or ("sleep", deadline).
+
+local waiting = {}      -- coroutine -> { kind, arg }
+local running = true
+
+local function resume(co, ...)
+  local ok, kind, arg = coroutine.resume(co, ...)
+  if not ok then
+    io.stderr:write("fake_pms: thread error: ", tostring(kind), "\n")
+  end
+  if ok and coroutine.status(co) == "suspended" then
+    waiting[co] = { kind = kind, arg = arg }
+  else
+    waiting[co] = nil
+  end
+end
+
+local function spawn(fn, ...)
+  resume(coroutine.create(fn), ...)
+end
+
+local function sleep(seconds)
+  if seconds and seconds > 0 then
+    coroutine.yield("sleep", gettime() + seconds)
+  end
+end
+
+-- Connection I/O -------------------------------------------------------------
+
+local Conn = {}
+Conn.__index = Conn
+
+local function wait_for(sock, err)
+  coroutine.yield(err == "wantwrite" and "write" or "read", sock)
+end
+
+--- Reads more bytes into the buffer; false when the peer closed.
+function Conn:fill()
+  while true do
+    local data, err, partial = self.sock:receive(8192)
+    data = data or partial
+    if data and #data > 0 then
+      self.buf = self.buf .. data
+      return true
+    end
+    if err ~= "timeout" and err ~= "wantread" and err ~= "wantwrite" then
+      return false
+    end
+    wait_for(self.sock, err)
+  end
+end
+
+--- Returns the next CRLF- (or LF-) terminated line without its end, or nil.
+function Conn:line(limit)
+  while true do
+    local i = self.buf:find("\n", 1, true)
+    if i then
+      local line = self.buf:sub(1, i - 1):gsub("\r$", "")
+      self.buf = self.buf:sub(i + 1)
+      return line
+    end
+    if #self.buf > limit or not self:fill() then return nil end
+  end
+end
+
+--- Returns exactly n bytes, or nil when the peer closed first.
+function Conn:bytes(n)
+  while #self.buf < n do
+    if not self:fill() then return nil end
+  end
+  local data = self.buf:sub(1, n)
+  self.buf = self.buf:sub(n + 1)
+  return data
+end
+
+--- Sends all of data; raises "closed" (caught by the connection thread) on error.
+function Conn:send(data)
+  local i = 1
+  while i <= #data do
+    local last, err, partial = self.sock:send(data, i)
+    if last then
+      i = last + 1
+    else
+      if err ~= "timeout" and err ~= "wantread" and err ~= "wantwrite" then
+        error({ closed = true })
+      end
+      i = (partial or i - 1) + 1
+      wait_for(self.sock, err)
+    end
+  end
+end
+
+-- HTTP helpers -------------------------------------------------------------
+
+local REASONS = {
+  [200] = "OK", [201] = "Created", [204] = "No Content", [301] = "Moved Permanently",
+  [302] = "Found", [303] = "See Other", [304] = "Not Modified", [307] = "Temporary Redirect",
+  [308] = "Permanent Redirect", [400] = "Bad Request", [401] = "Unauthorized",
+  [403] = "Forbidden", [404] = "Not Found", [405] = "Method Not Allowed",
+  [413] = "Payload Too Large", [429] = "Too Many Requests", [431] = "Request Header Fields Too Large",
+  [500] = "Internal Server Error", [501] = "Not Implemented", [502] = "Bad Gateway",
+  [503] = "Service Unavailable", [504] = "Gateway Timeout",
+}
+
+local function reason(status) return REASONS[status] or "Status" end
+
+local function html_page(status)
+  local title = reason(status)
+  return string.format("<html><head><title>%s</title></head><body><h1>%d %s</h1></body></html>",
+                       title, status, title)
+end
+
+local function unescape(s)
+  return (s:gsub("%+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+local function parse_query(q)
+  local t = {}
+  for pair in q:gmatch("[^&]+") do
+    local k, v = pair:match("^([^=]*)=?(.*)$")
+    t[unescape(k)] = unescape(v)
+  end
+  return t
+end
+
+local function xml_escape(s)
+  return (s:gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" }))
+end
+
+local function json_array(list)
+  return #list == 0 and "[]" or cjson.encode(list)
+end
+
+-- A response is { status=, headers={ {name, value}, ... }, body=, chunked= }.
+local function response(status, ctype, body, extra)
+  local r = { status = status, headers = {}, body = body or "" }
+  if ctype then r.headers[#r.headers + 1] = { "Content-Type", ctype } end
+  for k, v in pairs(extra or {}) do r.headers[#r.headers + 1] = { k, tostring(v) } end
+  return r
+end
+
+local function html(status) return response(status, "text/html", html_page(status)) end
+local function json(status, value) return response(status, "application/json", cjson.encode(value)) end
+
+local function wants_json(req)
+  return (req.headers["accept"] or ""):find("application/json", 1, true) ~= nil
+end
+
+-- PMS endpoints ----------------------------------------------------------------
+
+local state = { log = {}, script = {}, conn_seq = 0, token_seq = 0 }
+
+local function authorized(req) return req.headers["x-plex-token"] == opts.token end
+
+local function unauthorized(as_json)
+  if as_json then
+    return json(401, { errors = { { code = 1001, message = "User could not be authenticated",
+                                    status = 401 } } })
+  end
+  return html(401)
+end
+
+local function container(req, mc)
+  if wants_json(req) then return json(200, { MediaContainer = mc }) end
+  local attrs = {}
+  for k, v in pairs(mc) do
+    if type(v) ~= "table" then attrs[#attrs + 1] = string.format('%s="%s"', k, xml_escape(tostring(v))) end
+  end
+  table.sort(attrs)
+  return response(200, "text/xml;charset=utf-8",
+                  '<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer ' .. table.concat(attrs, " ") .. "/>\n")
+end
+
+local function device_for(source)
+  local hash = "0123456789abcdef0123456789abcdef"
+  local function conn(protocol, address, port, host, is_local, relay)
+    return { protocol = protocol, address = address, port = port,
+             uri = string.format("%s://%s.%s.plex.direct:%d", protocol, host, hash, port),
+             ["local"] = is_local, relay = relay }
+  end
+  return {
+    name = "Fake PMS", product = "Plex Media Server", clientIdentifier = opts.machine_id,
+    accessToken = "device-access-token", source = source,
+    Connection = {
+      conn("https", "10.0.0.5", 32400, "10-0-0-5", true, false),
+      conn("https", "203.0.113.7", 32400, "203-0-113-7", false, false),
+      conn("https", "198.51.100.9", 8443, "198-51-100-9", false, true),
+    },
+  }
+end
+
+local routes = {}
+
+routes["/identity"] = function(req)
+  return container(req, { size = 0, claimed = true, machineIdentifier = opts.machine_id,
+                          version = "1.40.0" })
+end
+
+routes["/security/token"] = function(req, query)
+  if not authorized(req) then return unauthorized(false) end
+  if query.type ~= "delegation" or query.scope ~= "all" then return html(400) end
+  state.token_seq = state.token_seq + 1
+  return container(req, { size = 0, token = string.format("transient-%d-%08x", state.token_seq,
+                                                          math.random(0, 0x7fffffff)) })
+end
+
+routes["/security/resources"] = function(req, query)
+  if not authorized(req) then return unauthorized(false) end
+  local source = query.source
+  if not source or source == "" then return html(400) end
+  if not source:match("^%a[%w+.-]*://.") or source:match("^%a[%w+.-]*://unknown") then
+    return html(404)
+  end
+  if not wants_json(req) then
+    return container(req, { size = 1, source = source })
+  end
+  return json(200, { MediaContainer = { size = 1, source = source, Device = { device_for(source) } } })
+end
+
+local function normal_answer(req, query)
+  local route = routes[req.path]
+  if not route then return html(404) end
+  if req.method ~= "GET" and req.method ~= "HEAD" then return html(405) end
+  return route(req, query)
+end
+
+-- Scripted behaviours --------------------------------------------------------------
+
+local function next_behaviour()
+  local b = state.script[1]
+  if not b then return nil end
+  b._left = (b._left or tonumber(b["repeat"]) or 1) - 1
+  if b._left <= 0 then table.remove(state.script, 1) end
+  return b
+end
+
+local function big_body(n)
+  if n < 10 then return string.rep(" ", n) end
+  return '{"pad":"' .. string.rep("x", n - 10) .. '"}'
+end
+
+--- Builds the response for behaviour b (nil means "no response, just close").
+local function scripted(b, req, query)
+  local r
+  local status = tonumber(b.status)
+  if b.big then
+    r = response(200, "application/json", big_body(math.tointeger(tonumber(b.big)) or 0))
+  elseif b.nested then
+    local n = math.tointeger(tonumber(b.nested)) or 0
+    r = response(200, "application/json", string.rep("[", n) .. string.rep("]", n))
+  elseif b.device_json then
+    local raw = type(b.device_json) == "string" and b.device_json or cjson.encode(b.device_json)
+    r = response(200, "application/json", '{"MediaContainer":' .. raw .. "}")
+  elseif b.token_missing then
+    r = json(200, { MediaContainer = { size = 0 } })
+  elseif b.redirect then
+    r = response(302, "text/html", html_page(status or 302), { Location = b.redirect })
+  elseif b.json then
+    r = (status or 401) == 401 and unauthorized(true)
+        or json(status, { errors = { { code = status, message = reason(status), status = status } } })
+  elseif b.body ~= nil then
+    r = response(status or 200, b.content_type or "text/plain", tostring(b.body))
+  elseif status then
+    r = (status == 204 or status == 304) and response(status) or html(status)
+  else
+    r = normal_answer(req, query)
+  end
+  if status then r.status = status end
+  if b.content_type then
+    for _, h in ipairs(r.headers) do
+      if h[1] == "Content-Type" then h[2] = b.content_type end
+    end
+  end
+  for k, v in pairs(type(b.headers) == "table" and b.headers or {}) do
+    r.headers[#r.headers + 1] = { k, tostring(v) }
+  end
+  if b.chunked ~= nil then r.chunked = b.chunked and true or false end
+  return r
+end
+
+-- Control endpoints ----------------------------------------------------------------
+
+local function control(req)
+  local what = req.path:sub(#"/_control/" + 1)
+  if what == "log" and req.method == "GET" then
+    return response(200, "application/json", json_array(state.log))
+  elseif what == "reset" and req.method == "POST" then
+    state.log, state.script = {}, {}
+    return json(200, { ok = true })
+  elseif what == "script" and req.method == "POST" then
+    local ok, list = pcall(cjson.decode, req.body)
+    if not ok or type(list) ~= "table" then return response(400, "text/plain", "body must be JSON\n") end
+    if list[1] == nil and next(list) ~= nil then list = { list } end  -- a single object
+    for _, b in ipairs(list) do
+      if type(b) ~= "table" then return response(400, "text/plain", "behaviours must be objects\n") end
+    end
+    for _, b in ipairs(list) do state.script[#state.script + 1] = b end
+    return json(200, { ok = true, pending = #state.script })
+  elseif what == "shutdown" and req.method == "POST" then
+    running = false
+    return json(200, { ok = true })
+  end
+  return html(404)
+end
+
+-- Connection handling --------------------------------------------------------------
+
+local MAX_LINE, MAX_HEADERS, MAX_BODY = 16384, 100, 16 * 1024 * 1024
+
+--- Reads one request; returns req, or nil plus an error status (or nil when closed).
+local function read_request(c)
+  local line
+  repeat line = c:line(MAX_LINE) until line ~= ""   -- tolerate stray CRLFs between requests
+  if not line then return nil end
+  local method, target, version = line:match("^(%u+) (%S+) HTTP/(%d%.%d)$")
+  if not method then return nil, 400 end
+  local req = { method = method, version = version, headers = {}, conn_id = c.id, time = gettime() }
+  for n = 1, MAX_HEADERS + 1 do
+    local h = c:line(MAX_LINE)
+    if not h then return nil end
+    if h == "" then break end
+    if n > MAX_HEADERS then return nil, 431 end
+    local name, value = h:match("^([!#$%%&'*+.^_`|~%w-]+):[ \t]*(.-)[ \t]*$")
+    if not name then return nil, 400 end
+    name = name:lower()
+    local old = req.headers[name]
+    req.headers[name] = old and (old .. ", " .. value) or value
+  end
+  target = target:gsub("^%a[%w+.-]*://[^/]*", "")  -- absolute-form
+  req.path, req.query = target:match("^([^?#]*)%??([^#]*)")
+  if req.path == "" then req.path = "/" end
+  if req.headers["transfer-encoding"] then return nil, 501 end
+  local len = req.headers["content-length"]
+  if len and not len:match("^%d+$") then return nil, 400 end
+  len = tonumber(len or 0)
+  if len > MAX_BODY then return nil, 413 end
+  req.body = c:bytes(len)
+  if not req.body then return nil end
+  return req
+end
+
+local function keep_alive(req)
+  local conn = (req.headers["connection"] or ""):lower()
+  if req.version == "1.0" then return conn:find("keep%-alive") ~= nil end
+  return not conn:find("close")
+end
+
+--- Serialises a response head and body (body framing included).
+local function encode(r, req, close)
+  local body = r.body or ""
+  local no_body = req.method == "HEAD" or r.status == 204 or r.status == 304
+  local head = { string.format("HTTP/1.1 %d %s", r.status, reason(r.status)),
+                 "Date: " .. os.date("!%a, %d %b %Y %H:%M:%S GMT"),
+                 "X-Plex-Protocol: 1.0", "Cache-Control: no-cache" }
+  for _, h in ipairs(r.headers) do head[#head + 1] = h[1] .. ": " .. h[2] end
+  local wire = ""
+  if r.chunked then
+    head[#head + 1] = "Transfer-Encoding: chunked"
+    if not no_body then
+      local parts = {}
+      for i = 1, #body, 16384 do
+        local chunk = body:sub(i, i + 16383)
+        parts[#parts + 1] = string.format("%x\r\n%s\r\n", #chunk, chunk)
+      end
+      parts[#parts + 1] = "0\r\n\r\n"
+      wire = table.concat(parts)
+    end
+  elseif r.status ~= 204 and r.status ~= 304 then
+    head[#head + 1] = "Content-Length: " .. #body
+    if not no_body then wire = body end
+  end
+  head[#head + 1] = "Connection: " .. (close and "close" or "keep-alive")
+  return table.concat(head, "\r\n") .. "\r\n\r\n", wire
+end
+
+--- Answers one request; returns true when the connection stays open.
+local function serve(c, req)
+  local is_control = req.path:sub(1, 10) == "/_control/"
+  local close = not keep_alive(req)
+  local b, query = nil, parse_query(req.query)
+  if not is_control then
+    state.log[#state.log + 1] = req
+    b = next_behaviour()
+  end
+  b = b or {}
+  sleep(tonumber(b.delay))
+  if b.close then return false end
+  if b.garbage then
+    c:send("\0\1\2 this is not HTTP \255\254\r\n\r\n")
+    return false
+  end
+  local r = is_control and control(req) or scripted(b, req, query)
+  close = close or b.truncate or not running
+  local head, wire = encode(r, req, close)
+  if b.truncate then
+    if r.chunked then
+      wire = wire:sub(1, #wire - 5 - math.min(#wire - 5, #r.body // 2))
+    else
+      head = head:gsub("Content%-Length: %d+", "Content-Length: " .. (#wire + 100), 1)
+      wire = wire:sub(1, #wire // 2)
+    end
+  end
+  if b.drip then
+    local interval = tonumber(b.interval) or 0.2
+    c:send(head)
+    for i = 1, #wire do
+      sleep(interval)
+      c:send(wire:sub(i, i))
+    end
+  else
+    c:send(head .. wire)
+  end
+  return not close
+end
+
+local function handle(sock, tls_ctx)
+  state.conn_seq = state.conn_seq + 1
+  local c = setmetatable({ sock = sock, buf = "", id = state.conn_seq }, Conn)
+  local ok, err = pcall(function()
+    sock:settimeout(0)
+    if tls_ctx then
+      local ssl = require("ssl")
+      local wrapped = assert(ssl.wrap(sock, tls_ctx))
+      wrapped:settimeout(0)
+      c.sock = wrapped
+      while true do
+        local done, herr = wrapped:dohandshake()
+        if done then break end
+        if herr ~= "wantread" and herr ~= "wantwrite" and herr ~= "timeout" then return end
+        wait_for(wrapped, herr)
+      end
+    end
+    while running do
+      local req, status = read_request(c)
+      if not req then
+        if status then
+          local head, wire = encode(html(status), { method = "GET" }, true)
+          c:send(head .. wire)
+        end
+        return
+      end
+      if not serve(c, req) then return end
+    end
+  end)
+  if not ok and not (type(err) == "table" and err.closed) then
+    io.stderr:write("fake_pms: connection ", c.id, ": ", tostring(err), "\n")
+  end
+  c.sock:close()
+end
+
+-- Parent watchdog --------------------------------------------------------------------
+
+local function process_alive(pid)
+  local f = io.open("/proc/" .. pid .. "/stat", "r")
+  if f then
+    local stat = f:read("a") or ""
+    f:close()
+    local st = stat:match("%)%s+(%a)")
+    return st ~= "Z" and st ~= "X"
+  end
+  if io.open("/proc/self/stat", "r") then return false end  -- procfs present: pid is gone
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+end
+
+-- Main loop ----------------------------------------------------------------------------
+
+local function main()
+  math.randomseed(os.time(), math.floor(gettime() * 1000) % 100000)
+  local tls_ctx
+  if opts.tls_cert or opts.tls_key then
+    local ssl = require("ssl")
+    tls_ctx = assert(ssl.newcontext({ mode = "server", protocol = "any",
+                                      certificate = opts.tls_cert, key = opts.tls_key,
+                                      options = { "all" } }))
+  end
+  local server = assert(socket.bind(opts.host, tonumber(opts.port) or 0, 512))
+  server:settimeout(0)
+  local _, port = server:getsockname()
+  io.stdout:write("PORT ", port, "\n")
+  io.stdout:flush()
+
+  local parent = tonumber(opts.parent_pid)
+  local next_check = gettime() + 1
+  while running do
+    local now = gettime()
+    local recvt, sendt, owner, ready = { server }, {}, {}, {}
+    local timeout = math.max(0, next_check - now)
+    for co, w in pairs(waiting) do
+      if w.kind == "sleep" then
+        if w.arg <= now then ready[#ready + 1] = co else timeout = math.min(timeout, w.arg - now) end
+      elseif w.kind == "read" and w.arg.dirty and w.arg:dirty() then
+        ready[#ready + 1] = co
+      else
+        local set = w.kind == "read" and recvt or sendt
+        set[#set + 1] = w.arg
+        owner[w.arg] = co
+      end
+    end
+    if #ready > 0 then timeout = 0 end
+    local r, s = socket.select(recvt, sendt, timeout)
+    for _, list in ipairs({ r, s }) do
+      for _, sk in ipairs(list) do
+        if sk == server then
+          for _ = 1, 64 do
+            local client = server:accept()
+            if not client then break end
+            spawn(handle, client, tls_ctx)
+          end
+        elseif owner[sk] then
+          ready[#ready + 1] = owner[sk]
+          owner[sk] = nil
+        end
+      end
+    end
+    for _, co in ipairs(ready) do
+      if waiting[co] then resume(co) end
+    end
+    if gettime() >= next_check then
+      next_check = gettime() + 1
+      if parent and not process_alive(parent) then running = false end
+    end
+  end
+  server:close()
+  os.exit(0)
+end
+
+main()
