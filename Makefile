@@ -1,0 +1,78 @@
+# plexauth: build, test, demo, install.
+# `make demo` and `make test` install missing Debian packages first (deps).
+
+VERSION      = 0.1.0
+LUA_VERSION ?= 5.4
+LUA         ?= lua$(LUA_VERSION)
+LUA_PC      ?= lua$(LUA_VERSION)
+BUILD_DIR    = build/$(LUA_VERSION)
+CORE         = $(BUILD_DIR)/plexauth/core.so
+PREFIX      ?= /usr/local
+LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
+LUA_SHAREDIR?= $(PREFIX)/share/lua/$(LUA_VERSION)
+
+CC          ?= cc
+CFLAGS      ?= -O2 -g
+WARN         = -std=c99 -Wall -Wextra -Wpedantic $(if $(WERROR),-Werror)
+PKG_CFLAGS   = $(shell pkg-config --cflags $(LUA_PC) libcurl 2>/dev/null)
+PKG_LIBS     = $(shell pkg-config --libs libcurl 2>/dev/null)
+CORE_SRC     = csrc/plexauth_core.c csrc/response.c
+CORE_HDR     = csrc/compat.h csrc/response.h
+LUA_SRC      = $(wildcard lua/plexauth/*.lua)
+
+# Debian packages the build, the tests and the demo need.
+DEPS = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted luarocks \
+       lua-socket lua-sec openssl pkg-config gcc make ca-certificates
+
+# Stages `make test` runs; each prints "NAME: N passed, M failed".
+TEST_STAGES = check check-rock
+# Extra stages CI runs (FULL=1).
+CI_STAGES   =
+
+BUSTED = busted --lua=$(LUA) --lpath='lua/?.lua;lua/?/init.lua' \
+         --cpath='$(BUILD_DIR)/?.so'
+LUA_ENV = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD_DIR)/?.so;;'
+
+.PHONY: all build deps test check check-rock demo install clean
+all: build
+build: $(CORE)
+
+$(CORE): $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $(PKG_CFLAGS) -o $@ $(CORE_SRC) $(PKG_LIBS) $(LDFLAGS)
+
+deps:
+	@missing=""; for p in $(DEPS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: deps
+	@$(MAKE) -s --no-print-directory build
+	@tools/run-tests $(TEST_STAGES) $(if $(FULL),$(CI_STAGES))
+
+# The busted suite on $(LUA_VERSION).
+check: build
+	@tools/busted-count $(LUA_VERSION) $(BUSTED) spec
+
+# Install with LuaRocks from the rockspec into a scratch tree, then require it.
+check-rock:
+	@tools/check-rock $(LUA_VERSION)
+
+demo: deps
+	@$(MAKE) -s --no-print-directory build
+	@$(LUA_ENV) $(LUA) examples/demo.lua
+
+install: build
+	install -d $(DESTDIR)$(LUA_LIBDIR)/plexauth $(DESTDIR)$(LUA_SHAREDIR)/plexauth $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(CORE) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core.so
+	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUA_SHAREDIR)/plexauth/
+	install -m 755 bin/plexauth $(DESTDIR)$(PREFIX)/bin/plexauth
+
+clean:
+	rm -rf build
+
+-include mk/*.mk

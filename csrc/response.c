@@ -1,0 +1,127 @@
+/* Raw response bytes to Lua values. See response.h. */
+#include <string.h>
+#include "response.h"
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* Adds one "name: value" pair to the table on top of the stack. */
+static void add_header(lua_State *L, char *name, size_t nlen,
+                       const char *val, size_t vlen)
+{
+    size_t i;
+    for (i = 0; i < nlen; i++)
+        name[i] = lower(name[i]);
+    lua_pushlstring(L, name, nlen);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (lua_isstring(L, -1)) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, val, vlen);
+        lua_concat(L, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, val, vlen);
+    }
+    lua_rawset(L, -3);
+}
+
+void pa_push_headers(lua_State *L, char *buf, size_t len)
+{
+    size_t pos = 0;
+    lua_newtable(L);
+    while (pos < len) {
+        char *line = buf + pos;
+        char *nl = memchr(line, '\n', len - pos);
+        size_t llen = nl ? (size_t)(nl - line) : len - pos;
+        char *colon;
+        pos += llen + (nl ? 1 : 0);
+        if (llen > 0 && line[llen - 1] == '\r')
+            llen--;
+        colon = memchr(line, ':', llen);
+        /* Skip the status line, blank lines and lines with no name. */
+        if (colon == NULL || colon == line || is_space(line[0]))
+            continue;
+        {
+            size_t nlen = (size_t)(colon - line);
+            const char *v = colon + 1, *end = line + llen;
+            while (nlen > 0 && is_space(line[nlen - 1]))
+                nlen--;
+            while (v < end && is_space(*v))
+                v++;
+            while (end > v && is_space(end[-1]))
+                end--;
+            if (nlen > 0)
+                add_header(L, line, nlen, v, (size_t)(end - v));
+        }
+    }
+}
+
+int pa_is_json(const char *ct, size_t len)
+{
+    static const char app[] = "application/", json[] = "json";
+    size_t end = 0, i, start;
+    while (end < len && ct[end] != ';')
+        end++;
+    while (end > 0 && is_space(ct[end - 1]))
+        end--;
+    start = 0;
+    while (start < end && is_space(ct[start]))
+        start++;
+    if (end - start < sizeof app - 1 + sizeof json - 1)
+        return 0;
+    for (i = 0; i < sizeof app - 1; i++)
+        if (lower(ct[start + i]) != app[i])
+            return 0;
+    /* "application/json" or "application/<anything>+json" */
+    for (i = 0; i < sizeof json - 1; i++)
+        if (lower(ct[end - 4 + i]) != json[i])
+            return 0;
+    return end - start == sizeof app - 1 + 4 || ct[end - 5] == '+';
+}
+
+void pa_push_response(lua_State *L, int decode, long status,
+                      char *hdr, size_t hdrlen,
+                      const char *body, size_t bodylen)
+{
+    size_t ctlen = 0;
+    const char *ct;
+    int json;
+
+    if (decode < 0 && decode > LUA_REGISTRYINDEX) /* relative, not pseudo */
+        decode = lua_gettop(L) + decode + 1;
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_setfield(L, -2, "status_code");
+    pa_push_headers(L, hdr, hdrlen);
+    lua_getfield(L, -1, "content-type");
+    ct = lua_tolstring(L, -1, &ctlen);
+    json = ct != NULL && pa_is_json(ct, ctlen);
+    lua_setfield(L, -3, "content_type");
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, body, bodylen);
+    if (!json) {
+        lua_setfield(L, -2, "body");
+        lua_pushnil(L);
+        return;
+    }
+    lua_pushvalue(L, decode);
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -4, "body");
+    lua_insert(L, -2);                      /* table, decode, body */
+    if (lua_pcall(L, 1, 2, 0) != 0) {       /* only on memory errors */
+        lua_pushnil(L);
+        lua_insert(L, -2);                  /* table, nil, message */
+    }
+    /* cjson.safe: value, nil on success; nil, message on failure. */
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -4, "object");
+    lua_remove(L, -2);
+}
