@@ -9,6 +9,31 @@
 -- until `POST /_control/shutdown`, or until the process `--parent-pid` is gone.
 -- One coroutine per connection, driven by a `socket.select` loop.
 -- Only loopback addresses may be bound.
+--
+-- PMS endpoints: GET /identity (no token), GET /security/token?type=delegation&scope=all,
+-- GET /security/resources?source=S (the decoded S is echoed as MediaContainer.source and
+-- Device[1].source; empty S → 400, S not `scheme://…` or `scheme://unknown…` → 404).
+-- The token is accepted only in the X-Plex-Token header; JSON when Accept contains
+-- application/json, else XML. 401 → PMS's HTML page; other paths → 404.
+--
+-- Control (never recorded or scripted): GET /_control/log, POST /_control/reset,
+-- POST /_control/script (a JSON array of behaviours, or one object), POST /_control/shutdown.
+--
+-- Behaviour fields (each behaviour replaces the answer to the next non-control request):
+--   delay=S        wait S seconds first (other connections keep being served)
+--   close=true     close without answering;   garbage=true  send non-HTTP bytes, close
+--   status=N       that status; with no body field: 2xx keeps the normal answer's body,
+--                  204/304 have none, others get PMS's HTML error page
+--   body=, content_type=, headers={name=value}   explicit body / type / extra headers
+--   json=true      JSON error body (for 401: code 1001 "User could not be authenticated")
+--   big=N          200 JSON body of exactly N bytes;  nested=N  200 body of N nested arrays
+--   chunked=bool   chunked Transfer-Encoding (any response) or Content-Length
+--   redirect=URL   302 (or `status`) with Location: URL
+--   device_json=S  200 body {"MediaContainer":S} (S a raw JSON string, or a table re-encoded)
+--   token_missing=true  200 {"MediaContainer":{"size":0}}
+--   drip=true, interval=S   send the head, then the body one byte every S (default 0.2) s
+--   truncate=true  announce more bytes than sent (or end chunked without last chunk), close
+--   repeat=K       apply this behaviour to the next K requests
 local socket = require("socket")
 local cjson = require("cjson")
 
@@ -299,8 +324,10 @@ local function scripted(b, req, query)
         or json(status, { errors = { { code = status, message = reason(status), status = status } } })
   elseif b.body ~= nil then
     r = response(status or 200, b.content_type or "text/plain", tostring(b.body))
-  elseif status then
-    r = (status == 204 or status == 304) and response(status) or html(status)
+  elseif status and (status == 204 or status == 304) then
+    r = response(status)
+  elseif status and status >= 300 then
+    r = html(status)
   else
     r = normal_answer(req, query)
   end
@@ -345,6 +372,7 @@ end
 -- Connection handling --------------------------------------------------------------
 
 local MAX_LINE, MAX_HEADERS, MAX_BODY = 16384, 100, 16 * 1024 * 1024
+local MAX_FD = 1000  -- socket.select is limited to FD_SETSIZE (1024) descriptors
 
 --- Reads one request; returns req, or nil plus an error status (or nil when closed).
 local function read_request(c)
@@ -373,6 +401,9 @@ local function read_request(c)
   if len and not len:match("^%d+$") then return nil, 400 end
   len = tonumber(len or 0)
   if len > MAX_BODY then return nil, 413 end
+  if len > 0 and (req.headers["expect"] or ""):lower() == "100-continue" then
+    c:send("HTTP/1.1 100 Continue\r\n\r\n")
+  end
   req.body = c:bytes(len)
   if not req.body then return nil end
   return req
@@ -536,14 +567,18 @@ local function main()
       end
     end
     if #ready > 0 then timeout = 0 end
-    local r, s = socket.select(recvt, sendt, timeout)
+    local ok, r, s = pcall(socket.select, recvt, sendt, timeout)
+    if not ok then
+      io.stderr:write("fake_pms: select: ", tostring(r), "\n")
+      r, s = {}, {}
+    end
     for _, list in ipairs({ r, s }) do
       for _, sk in ipairs(list) do
         if sk == server then
           for _ = 1, 64 do
             local client = server:accept()
             if not client then break end
-            spawn(handle, client, tls_ctx)
+            if client:getfd() < MAX_FD then spawn(handle, client, tls_ctx) else client:close() end
           end
         elseif owner[sk] then
           ready[#ready + 1] = owner[sk]
