@@ -15,7 +15,8 @@ bench-deps:
 	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
 	if [ -n "$$(echo $$missing)" ]; then \
 	  echo "bench-deps: installing$$missing"; \
-	  $(BENCH_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	  $(BENCH_SUDO) apt-get update -qq && \
+	  $(BENCH_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || exit 1; \
 	  case "$$missing" in *nginx-light*) if command -v systemctl >/dev/null && systemctl is-active -q nginx; then \
 	    $(BENCH_SUDO) systemctl disable --now nginx; fi;; esac; \
 	fi
