@@ -29,7 +29,7 @@ TEST_STAGES = check check-rock
 # Extra stages CI runs (FULL=1).
 CI_STAGES   =
 
-BUSTED = busted --lua=$(LUA) --lpath='lua/?.lua;lua/?/init.lua' \
+BUSTED = busted --lua=$(LUA) --lpath='lua/?.lua' --lpath='lua/?/init.lua' \
          --cpath='$(BUILD_DIR)/?.so'
 LUA_ENV = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD_DIR)/?.so;;'
 
