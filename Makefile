@@ -3,13 +3,15 @@
 
 VERSION      = 0.1.0
 LUA_VERSION ?= 5.4
-LUA         ?= lua$(LUA_VERSION)
-LUA_PC      ?= lua$(LUA_VERSION)
+# LUA_VERSION=jit builds for LuaJIT 2.1 (Lua 5.1 ABI).
+LUA_ABI      = $(if $(filter jit,$(LUA_VERSION)),5.1,$(LUA_VERSION))
+LUA         ?= $(if $(filter jit,$(LUA_VERSION)),luajit,lua$(LUA_VERSION))
+LUA_PC      ?= $(if $(filter jit,$(LUA_VERSION)),luajit,lua$(LUA_VERSION))
 BUILD_DIR    = build/$(LUA_VERSION)
 CORE         = $(BUILD_DIR)/plexauth/core.so
 PREFIX      ?= /usr/local
-LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_VERSION)
-LUA_SHAREDIR?= $(PREFIX)/share/lua/$(LUA_VERSION)
+LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_ABI)
+LUA_SHAREDIR?= $(PREFIX)/share/lua/$(LUA_ABI)
 
 CC          ?= cc
 CFLAGS      ?= -O2 -g

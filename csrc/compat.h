@@ -13,7 +13,7 @@
 /* Lua 5.1 and LuaJIT (whose 5.2 extensions vary by build). */
 #define pa_rawlen(L, i) lua_objlen((L), (i))
 
-static void pa_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+static inline void pa_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
     luaL_checkstack(L, nup + 1, "too many upvalues");
     for (; l->name != NULL; l++) {
