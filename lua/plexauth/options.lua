@@ -200,6 +200,11 @@ function M.check(opts)
     if type(opts.resolve) ~= "table" then
       argument("resolve must be a table of strings (got %s)", type(opts.resolve))
     end
+    for k in pairs(opts.resolve) do
+      if not is_integer(k) or k < 1 or k > #opts.resolve then
+        argument("resolve must be a list of strings (has key %s)", tostring(k))
+      end
+    end
     for _, e in ipairs(opts.resolve) do resolve[#resolve + 1] = M.check_resolve_entry(e) end
   end
   local pin = opts.plex_direct ~= false and url.plex_direct_pin(base)

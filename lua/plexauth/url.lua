@@ -36,12 +36,16 @@ function M.query(query)
   return table.concat(keys, "&")
 end
 
---- True for a dotted-quad IPv4 literal.
+--- True for a dotted-quad IPv4 literal (no leading zeros: libcurl's
+-- resolve entries, like inet_pton, reject them).
 function M.is_ipv4(s)
+  if type(s) ~= "string" then return false end
   local a, b, c, d = string.match(s, "^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
   if not a then return false end
   for _, part in ipairs({ a, b, c, d }) do
-    if #part > 3 or tonumber(part) > 255 then return false end
+    if #part > 3 or tonumber(part) > 255 or string.match(part, "^0%d") then
+      return false
+    end
   end
   return true
 end
