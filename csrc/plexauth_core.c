@@ -196,6 +196,16 @@ static double opt_number(lua_State *L, int t, const char *k, double dflt)
     return v;
 }
 
+/* A duration in seconds as curl's milliseconds: at least 1, since 0 would
+ * mean no limit at all. */
+static long opt_ms(lua_State *L, int t, const char *k, double dflt)
+{
+    double ms = opt_number(L, t, k, dflt) * 1000.0;
+    if (!(ms >= 1.0))
+        return 1;
+    return ms > 2147483647.0 ? 2147483647L : (long)ms;
+}
+
 static const char *opt_string(lua_State *L, int t, const char *k)
 {
     const char *v;
@@ -213,10 +223,9 @@ static void transfer_configure(lua_State *L, transfer *t, int idx)
     const char *s;
     int verify;
     luaL_checktype(L, idx, LUA_TTABLE);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                     (long)(opt_number(L, idx, "timeout", 30) * 1000));
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, opt_ms(L, idx, "timeout", 30));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(opt_number(L, idx, "connect_timeout", 10) * 1000));
+                     opt_ms(L, idx, "connect_timeout", 10));
     t->max_bytes = (size_t)opt_number(L, idx, "max_response_bytes", 1048576);
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_bytes);
     lua_getfield(L, idx, "verify_tls");

@@ -146,8 +146,9 @@ function M.check(opts)
     if type(server_url) ~= "string" then
       argument("server_url must be a string (got %s)", type(server_url))
     end
-    local scheme, host = url.split(server_url)
+    local scheme, host, port = url.split(server_url)
     if not scheme or (scheme ~= "http" and scheme ~= "https")
+       or (port and (port < 1 or port > 65535))
        or string.find(server_url, "[%s%c?#]") then
       argument("server_url must be an http or https URL (got %q)", server_url)
     end
