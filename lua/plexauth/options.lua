@@ -196,7 +196,11 @@ function M.check(opts)
     if not f then argument("ca_file %q cannot be read", ca) end
     f:close()
   end
+  -- The plex.direct pin goes first: libcurl lets a later entry for the same
+  -- host and port replace it, so an explicit `resolve` entry wins.
   local resolve = {}
+  local pin = opts.plex_direct ~= false and url.plex_direct_pin(base)
+  if pin then resolve[1] = pin end
   if opts.resolve ~= nil then
     if type(opts.resolve) ~= "table" then
       argument("resolve must be a table of strings (got %s)", type(opts.resolve))
@@ -208,8 +212,6 @@ function M.check(opts)
     end
     for _, e in ipairs(opts.resolve) do resolve[#resolve + 1] = M.check_resolve_entry(e) end
   end
-  local pin = opts.plex_direct ~= false and url.plex_direct_pin(base)
-  if pin then resolve[#resolve + 1] = pin end
 
   return {
     base = base,
