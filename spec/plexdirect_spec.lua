@@ -163,7 +163,7 @@ describe("plex.direct names", function()
                 options.check{ protocol = "https", ip = name6 }.transport.resolve)
     assert.same({}, options.check{ server_url = "https://" .. name4 .. ":32400",
                                    plex_direct = false }.transport.resolve)
-    assert.same({ "a.test:1:127.0.0.1", name4 .. ":32400:127.0.0.1" },
+    assert.same({ name4 .. ":32400:127.0.0.1", "a.test:1:127.0.0.1" },
                 options.check{ server_url = "https://" .. name4 .. ":32400",
                                resolve = { "a.test:1:127.0.0.1" } }.transport.resolve)
     raises_argument("plex_direct", function() plexauth.new{ plex_direct = "yes" } end)
@@ -203,6 +203,21 @@ describe("plex.direct names", function()
     end)
     other:cleanup()
     assert(ok, err)
+  end)
+
+  it("gives way to an explicit resolve entry for the same host and port", function()
+    -- The name encodes 127.0.0.1; the entry sends it to 127.0.0.2, where nothing listens.
+    local c = plexauth.new{ server_url = "https://" .. name4 .. ":" .. srv.port,
+                            resolve = { name4 .. ":" .. srv.port .. ":127.0.0.2" },
+                            ca_file = pki.ca, retries = false }
+    local e = transport_error(function() c:request{ path = "/identity" } end)
+    assert.equal("connect", e.reason)
+    -- An entry for another port leaves the pin in force.
+    c = plexauth.new{ server_url = "https://" .. name4 .. ":" .. srv.port,
+                      resolve = { name4 .. ":" .. (srv.port == 1 and 2 or 1) .. ":127.0.0.2" },
+                      ca_file = pki.ca, retries = false }
+    assert.equal(200, c:request{ path = "/identity" }.status_code)
+    assert.equal(1, #srv:log())
   end)
 
   it("connects to an IPv6 name (0--1 is ::1)", function()
