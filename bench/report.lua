@@ -8,6 +8,7 @@ local NAMES = {
   "lua-curl + cjson (Lua 5.2)",
   "LuaSocket socket.http + cjson (no keep-alive)",
 }
+local fns, ablate = {}, {}
 local wall, setup, rss, ir, irobj, label, cold, req, info = {}, {}, {}, {}, {}, {}, {}, {}, {}
 local function push(t, k, v) t[k] = t[k] or {}; table.insert(t[k], v) end
 for line in io.lines(arg[1]) do
@@ -17,8 +18,10 @@ for line in io.lines(arg[1]) do
   if kind == "wall" then push(wall, id, tonumber(w[4])); push(setup, id, tonumber(w[5]))
   elseif kind == "rss" then push(rss, id, tonumber(w[4]))
   elseif kind == "ir" then ir[id] = tonumber(w[3])
+  elseif kind == "fn" then fns[id] = fns[id] or {}; fns[id][w[4] .. " [" .. w[5] .. "]"] = tonumber(w[3])
   elseif kind == "irobj" then irobj[id] = irobj[id] or {}; irobj[id][w[3]] = tonumber(w[4])
   elseif kind == "label" then label[id] = line:match("^label %d+ (.*)$")
+  elseif kind == "ablate" then ablate[#ablate + 1] = { w[2], tonumber(w[3]) }
   elseif kind == "cold" then cold[w[2]] = tonumber(w[3])
   elseif kind == "require" then push(req, 1, tonumber(w[3]))
   elseif kind == "info" then info[#info + 1] = line:sub(6) end
@@ -81,14 +84,51 @@ if next(irobj) then
   end
 end
 
-if cold.none then
-  p(("\nCold start (hyperfine, median of process runs): `lua -e ''` %.2f ms"):format(cold.none * 1e3))
-  local base = cold.cjson and cold.cjson - cold.none
-  for _, m in ipairs { "cjson", "plexauth" } do
-    if cold[m] then
-      p(("- `require \"%s\"`: %.2f ms process, %.2f ms over bare Lua%s"):format(m, cold[m] * 1e3,
-        (cold[m] - cold.none) * 1e3, m ~= "cjson" and base and base > 0
-          and (" (%.1f× the cost of require \"cjson\")"):format((cold[m] - cold.none) / base) or ""))
+-- top functions per call of the plexauth clients, next to the baselines
+for _, id in ipairs { 1, 2 } do
+  if fns[id] then
+    local list = {}
+    for k, v in pairs(fns[id]) do list[#list + 1] = { k, v } end
+    table.sort(list, function(x, y) return x[2] > y[2] end)
+    p(("\nTop functions of client %d by Ir/call (self cost; libcurl and the Lua VM are stripped, so"):format(id))
+    p("some show as addresses; the same address in another client is the same code):\n")
+    p(("| function [object] | #%d | #3 | #4 | #%d − #3 |"):format(id, id))
+    p("|---|---:|---:|---:|---:|")
+    for i = 1, math.min(25, #list) do
+      local k, v = list[i][1], list[i][2]
+      local b3, b4 = fns[3] and fns[3][k], fns[4] and fns[4][k]
+      p(("| `%s` | %d | %s | %s | %+d |"):format(k, v, fmt("%d", b3), fmt("%d", b4), v - (b3 or 0)))
+    end
+  end
+end
+
+if #ablate > 0 and i3 then
+  local what = { h = "header callback copying the headers", u = "User-Agent header (plexauth's default, 52 bytes)",
+    t = "timeouts", p = "protocols, size limit, error buffer, TLS verify", r = "URL and method set before every call",
+    hutpr = "all of the above" }
+  p("\nlibcurl-side cost of plexauth's transfer settings: client 3 with one setting added (Ir/call):\n")
+  p("| added to client 3 | Ir/call | Δ vs client 3 |")
+  p("|---|---:|---:|")
+  for _, a in ipairs(ablate) do p(("| %s | %d | %+d |"):format(what[a[1]] or a[1], a[2], a[2] - i3)) end
+end
+
+if next(cold) then
+  p("\nCold start (hyperfine, median process time; \"over bare\" subtracts `lua -e ''` of the same")
+  p("interpreter). plexauth.core and lua-curl both load libcurl and its dependencies:\n")
+  p("| command | ms | ms over bare | × require \"cjson\" |")
+  p("|---|---:|---:|---:|")
+  local keys = {}
+  for k in pairs(cold) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local lua, m = k:match("^(.-):(.*)$")
+    local bare, cj = cold[lua .. ":none"], cold[lua .. ":cjson"] or cold["lua5.4:cjson"]
+    local base = cj and cold[(cold[lua .. ":cjson"] and lua or "lua5.4") .. ":none"]
+    if m ~= "none" then
+      p(("| `%s -e 'require \"%s\"'` | %.2f | %.2f | %s |"):format(lua, m, cold[k] * 1e3, (cold[k] - bare) * 1e3,
+        (m ~= "cjson" and cj and cj - base > 0) and ("%.0f×"):format((cold[k] - bare) / (cj - base)) or "-"))
+    else
+      p(("| `%s -e ''` | %.2f | - | - |"):format(lua, cold[k] * 1e3))
     end
   end
   if req[1] then p(("- in-process `require \"plexauth\"` (client 1, median): %.2f ms"):format(median(req[1]) * 1e3)) end
