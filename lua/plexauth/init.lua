@@ -38,8 +38,10 @@ end
 local DEFAULT_UA = string.format("plexauth/%s (%s; libcurl %s)",
   string.match(M._VERSION, "[%d.]+$"), lua_version(), core.curl_version)
 
--- The token must appear in no message or field of an error: replace it.
-local function redact(s, token)
+-- The token must appear in no message or field of an error: replace it
+-- (and `other`, a second secret, when given).
+local function redact(s, token, other)
+  if other then s = redact(s, other) end
   if type(s) ~= "string" or not token then return s end
   local i, j = string.find(s, token, 1, true)
   while i do
@@ -137,16 +139,18 @@ local function header_list(self, named)
   return list
 end
 
-local function api_error(self, op, res, attempts)
+local function api_error(self, op, res, attempts, other)
   local token = self._settings.token
   local cls = res.status_code == 401 and errors.Unauthorized or errors.APIError
+  local headers = {}
+  for k, v in pairs(res.headers) do headers[k] = redact(v, token, other) end
   local e = errors.new(cls, {
     message = string.format("HTTP %d from %s", res.status_code, op),
     operation = op,
     status_code = res.status_code,
-    content_type = res.content_type,
-    headers = res.headers,
-    body = redact(res.body, token),
+    content_type = redact(res.content_type, token, other),
+    headers = headers,
+    body = redact(res.body, token, other),
     attempts = attempts,
   })
   if cls == errors.Unauthorized then
@@ -157,7 +161,7 @@ local function api_error(self, op, res, attempts)
         if type(item) == "table" then
           list[#list + 1] = {
             code = item.code,
-            message = redact(item.message, token),
+            message = redact(item.message, token, other),
             status = item.status,
           }
         end
@@ -367,10 +371,11 @@ function Client:connect_device(dev, opts)
     end
     local e
     if res then
-      e = api_error(self, "connectDevice", setmetatable(res, Response), 1)
+      e = api_error(self, "connectDevice", setmetatable(res, Response), 1, dev.access_token)
     else
       e = errors.new(errors.TransportError, {
-        message = r and r.message or "not probed", operation = "connectDevice",
+        message = redact(r and r.message or "not probed", self._settings.token, dev.access_token),
+        operation = "connectDevice",
         reason = r and r.reason or "other", curl_code = r and r.curl_code or 0,
         attempts = 1,
       })
