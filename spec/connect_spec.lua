@@ -476,3 +476,104 @@ describe("client:connect_device", function()
     end)
   end)
 end)
+
+describe("bin/plexauth connect", function()
+  local admin, srv_a, srv_b, hole
+
+  -- Runs the CLI with `args` and env table `env`; returns stdout, stderr, status.
+  local function run(args, env)
+    local errfile = os.tmpname()
+    local parts = { "env -u PLEX_URL -u PLEX_TOKEN -u PLEX_CLIENT_IDENTIFIER",
+                    "LUA_PATH=" .. q(package.path), "LUA_CPATH=" .. q(package.cpath) }
+    for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
+    parts[#parts + 1] = LUA .. " bin/plexauth " .. args .. " 2>" .. q(errfile)
+    parts[#parts + 1] = "; echo \"EXIT:$?\""
+    local p = assert(io.popen(table.concat(parts, " ")))
+    local out = p:read("*a")
+    p:close()
+    local f = io.open(errfile, "rb")
+    local err = f and f:read("*a") or ""
+    if f then f:close() end
+    os.remove(errfile)
+    local status = tonumber(string.match(out, "EXIT:(%d+)\n$"))
+    return (string.gsub(out, "EXIT:%d+\n$", "")), err, status
+  end
+
+  -- Scripts the admin server's next answer: a device with these connections.
+  local function serve_device(conns)
+    local list = {}
+    for i, c in ipairs(conns) do
+      list[i] = { protocol = c.protocol, address = c.address, port = c.port, uri = c.uri,
+                  ["local"] = c["local"] and 1 or 0, relay = c.relay and 1 or 0 }
+    end
+    admin:script{ { device_json = { size = 1, Device = { { name = "Test PMS",
+      clientIdentifier = "test-pms", accessToken = DEVICE_TOKEN, Connection = list } } } } }
+  end
+
+  setup(function()
+    admin = fake.start{ machine_id = "admin", token = ADMIN_TOKEN }
+    srv_a = fake.start{ machine_id = "server-a", token = DEVICE_TOKEN }
+    srv_b = fake.start{ machine_id = "server-b", token = DEVICE_TOKEN }
+    hole = blackhole()
+  end)
+
+  teardown(function()
+    if hole then hole.close() end
+    fake.stop_all()
+  end)
+
+  before_each(function()
+    admin:reset(); srv_a:reset(); srv_b:reset()
+  end)
+
+  it("prints the chosen URI, then the device's access token", function()
+    local d = device({
+      conn("http", "127.0.0.1", srv_b.port, "remote"),
+      conn("http", "127.0.0.1", hole.port, "local"),
+      conn("http", "127.0.0.1", srv_a.port, "local"),
+    })
+    serve_device(d.connections)
+    local t0 = core.now()
+    local out, err, status = run("--server " .. q(admin.url) .. " connect server://test-pms --timeout 1",
+                                 { PLEX_TOKEN = ADMIN_TOKEN })
+    local elapsed = core.now() - t0
+    assert.equal(0, status, err)
+    assert.equal(d.connections[3].uri .. "\n" .. DEVICE_TOKEN .. "\n", out)
+    assert.is_true(elapsed < 3, "took " .. elapsed .. " s") -- 1 s probes + process start
+    local log = admin:log()
+    assert.equal("/security/resources", log[1].path)
+    assert.equal(1, count(srv_a:log(), "/identity"))
+    assert.equal(1, count(srv_b:log(), "/identity"))
+  end)
+
+  it("prints JSON with --json", function()
+    local d = device({ conn("http", "127.0.0.1", srv_a.port, "local") })
+    serve_device(d.connections)
+    local out, err, status = run("--json connect server://test-pms --server " .. q(admin.url),
+                                 { PLEX_TOKEN = ADMIN_TOKEN })
+    assert.equal(0, status, err)
+    local obj = require("cjson").decode(out)
+    assert.same({ uri = d.connections[1].uri, access_token = DEVICE_TOKEN }, obj)
+  end)
+
+  it("exits 5 when no connection answers, without printing a token", function()
+    local d = device({
+      conn("http", "127.0.0.1", fake.free_port(), "local"),
+      conn("http", "127.0.0.1", hole.port, "remote"),
+    })
+    serve_device(d.connections)
+    local out, err, status = run("--server " .. q(admin.url) .. " --timeout 1 connect server://test-pms",
+                                 { PLEX_TOKEN = ADMIN_TOKEN })
+    assert.equal(5, status)
+    assert.equal("", out)
+    assert.is_truthy(string.find(err, "transport", 1, true), err)
+    assert.is_nil(string.find(err, DEVICE_TOKEN, 1, true))
+    assert.is_nil(string.find(err, ADMIN_TOKEN, 1, true))
+  end)
+
+  it("exits 2 without a SOURCE", function()
+    local _, _, status = run("--server " .. q(admin.url) .. " connect", { PLEX_TOKEN = ADMIN_TOKEN })
+    assert.equal(2, status)
+    assert.equal(0, #admin:log())
+  end)
+end)
