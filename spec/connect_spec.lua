@@ -440,6 +440,8 @@ describe("client:connect_device", function()
       end
       local script = pki.dir .. "/isolated.lua"
       local f = assert(io.open(script, "w"))
+      -- Paths set in the script, not the environment, which the fake PMS (lua5.4) inherits.
+      f:write(string.format("package.path = %q\npackage.cpath = %q\n", package.path, package.cpath))
       f:write([[
         local hash, cert, key, ca = ...
         local plexauth = require("plexauth")
@@ -463,8 +465,7 @@ describe("client:connect_device", function()
         fake.stop_all()
       ]])
       f:close()
-      local cmd = string.format("LUA_PATH=%s LUA_CPATH=%s unshare -n sh -c %s 2>&1",
-        q(package.path), q(package.cpath),
+      local cmd = string.format("unshare -n sh -c %s 2>&1",
         q("ip link set lo up && exec " .. LUA .. " " .. q(script) .. " " .. q(hash) .. " "
           .. q(pki.cert) .. " " .. q(pki.key) .. " " .. q(pki.ca)))
       local p = assert(io.popen(cmd))

@@ -47,12 +47,13 @@ end
 local function run_isolated(dir, code, ...)
   local script = dir .. "/isolated.lua"
   local f = assert(io.open(script, "w"))
+  -- Paths set in the script, not the environment, which the fake PMS (lua5.4) inherits.
+  f:write(string.format("package.path = %q\npackage.cpath = %q\n", package.path, package.cpath))
   f:write(code)
   f:close()
   local args = {}
   for i, a in ipairs({ ... }) do args[i] = q(a) end
-  local cmd = string.format("LUA_PATH=%s LUA_CPATH=%s unshare -n sh -c %s 2>&1",
-    q(package.path), q(package.cpath),
+  local cmd = string.format("unshare -n sh -c %s 2>&1",
     q("ip link set lo up && exec " .. LUA .. " " .. q(script) .. " " .. table.concat(args, " ")))
   local p = assert(io.popen(cmd))
   local out = p:read("*a")
