@@ -20,26 +20,34 @@
 
 #if !defined(_WIN32)
 #include <pthread.h>
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+#define GLOBAL_LOCK() pthread_mutex_lock(&global_lock)
+#define GLOBAL_UNLOCK() pthread_mutex_unlock(&global_lock)
+#else
+#define GLOBAL_LOCK() ((void)0)
+#define GLOBAL_UNLOCK() ((void)0)
 #endif
+static int global_done;
 static CURLcode global_rc = CURLE_FAILED_INIT;
+static curl_version_info_data *global_vi;
 
-static void global_init(void)
-{
-    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-/* curl_global_init is not thread-safe before libcurl 7.84 and stays unsafe
- * where the TLS backend's init is not: run it once per process. */
+/* Process-wide state, set up once under global_lock (a mutex rather than
+ * pthread_once, so that helgrind and ThreadSanitizer see the ordering):
+ * curl_global_init is not thread-safe before libcurl 7.84, nor after it
+ * where CURL_VERSION_THREADSAFE is unset; curl_version_info writes static
+ * buffers on every call. Each thread may then use its own lua_State. */
 static CURLcode ensure_global_init(void)
 {
-#if !defined(_WIN32)
-    pthread_once(&global_once, global_init);
-#else
-    if (global_rc != CURLE_OK)
-        global_init();
-#endif
-    return global_rc;
+    CURLcode rc;
+    GLOBAL_LOCK();
+    if (!global_done) {
+        global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+        global_vi = curl_version_info(CURLVERSION_NOW);
+        global_done = 1;
+    }
+    rc = global_rc;
+    GLOBAL_UNLOCK();
+    return rc;
 }
 
 typedef struct {
@@ -623,7 +631,8 @@ int luaopen_plexauth_core(lua_State *L)
     lua_pop(L, 1);                       /* module, decode */
     pa_setfuncs(L, module_funcs, 1);     /* module */
 
-    vi = curl_version_info(CURLVERSION_NOW);
+    ensure_global_init(); /* a failure is raised by core.session */
+    vi = global_vi;
     lua_pushstring(L, vi->version);
     lua_setfield(L, -2, "curl_version");
     lua_pushstring(L, vi->ssl_version ? vi->ssl_version : "");
