@@ -4,7 +4,13 @@ local plexauth = require("plexauth")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
 
-local LUA = os.getenv("FAKE_PMS_LUA") or "lua5.4"
+-- The interpreter running this spec (arg's lowest index), so the child matches it.
+local LUA = "lua5.4"
+if type(arg) == "table" then
+  local i = -1
+  while arg[i - 1] ~= nil do i = i - 1 end
+  if arg[i] ~= nil then LUA = arg[i] end
+end
 
 local function shq(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -14,7 +20,7 @@ end
 -- then (with SPEC_CALL) gets a token and prints the outcome.
 local CHILD = [[
 local plexauth = require("plexauth")
-local opts = assert(load("return " .. os.getenv("SPEC_OPTS")))()
+local opts = assert((loadstring or load)("return " .. os.getenv("SPEC_OPTS")))()
 local ok, c = pcall(plexauth[os.getenv("SPEC_CTOR")], opts)
 if not ok then
   print("new-error=" .. tostring(type(c) == "table" and c.kind or c))

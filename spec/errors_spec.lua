@@ -257,7 +257,7 @@ describe("errors", function()
 
     it("is false for values that are not errors", function()
       local values = { nil, false, true, 0, 42, "plexauth: api: x", {}, { kind = "api" },
-                       print, coroutine.create(print), plexauth.null,
+                       print, coroutine.create(function() end), plexauth.null,
                        setmetatable({}, { __index = errors.APIError }) }
       for i = 1, 12 do
         for _, name in ipairs(classes) do

@@ -4,6 +4,8 @@ local plexauth = require("plexauth")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
 
+local unpack = table.unpack or unpack
+
 local function raises(cls, fn, ...)
   local ok, err = pcall(fn, ...)
   assert.is_false(ok, "expected an error")
@@ -52,7 +54,7 @@ describe("operations", function()
     }
     for name, args in pairs(forms) do
       it("accepts " .. name .. " and sends GET /security/token?type=delegation&scope=all", function()
-        local res = c:get_transient_token(table.unpack(args, 1, args.n or #args))
+        local res = c:get_transient_token(unpack(args, 1, args.n or #args))
         assert.equal(200, res.status_code)
         assert.is_string(res.token)
         assert.equal(res.object.MediaContainer.token, res.token)
@@ -79,7 +81,7 @@ describe("operations", function()
     }
     for name, args in pairs(bad) do
       it("raises ArgumentError for " .. name .. " before any request", function()
-        local err = raises(errors.ArgumentError, c.get_transient_token, c, table.unpack(args))
+        local err = raises(errors.ArgumentError, c.get_transient_token, c, unpack(args))
         assert.equal("argument", err.kind)
         assert.equal(0, #srv:log())
       end)
@@ -111,7 +113,7 @@ describe("operations", function()
       "server://x#frag",
       "server://a/b/c?d=e",
       "server://plus+sign and %20 percent",
-      "server://caf\u{e9} \u{2713} \u{1F600}",
+      "server://caf\195\169 \226\156\147 \240\159\152\128",
       "provider://tv.plex.provider.vod",
       "server://';\"<>\\|`{}[]^~!$*(),:@",
     }
@@ -141,7 +143,7 @@ describe("operations", function()
     for name, args in pairs(invalid) do
       it("raises ArgumentError for source " .. name .. " before any request", function()
         raises(errors.ArgumentError, c.get_source_connection_information, c,
-               table.unpack(args, 1, args.n or #args))
+               unpack(args, 1, args.n or #args))
         assert.equal(0, #srv:log())
       end)
     end
@@ -213,7 +215,8 @@ describe("request headers", function()
     local ua = srv:log()[1].headers["user-agent"]
     local version = plexauth._VERSION:match("(%d+%.%d+%.%d+)$")
     assert.equal(1, ua:find("plexauth/" .. version, 1, true), ua)
-    assert.is_truthy(ua:find(_VERSION, 1, true), ua)
+    local lua_version = type(jit) == "table" and jit.version or _VERSION
+    assert.is_truthy(ua:find(lua_version, 1, true), ua)
     assert.is_truthy(ua:find(require("plexauth.core").curl_version, 1, true), ua)
     assert.is_truthy(ua:lower():find("curl", 1, true), ua)
   end)
@@ -295,7 +298,7 @@ describe("client:request", function()
   it("percent-encodes query keys and values, booleans as 1/0, numbers as numbers", function()
     local query = {
       text = "a b&c=d#e/f?g+h%i",
-      utf8 = "\u{e9}\u{2713}",
+      utf8 = "\195\169\226\156\147",
       ["odd key&="] = "v",
       yes = true, no = false,
       int = 42, neg = -7, big = 4294967296, frac = 1.5,
@@ -307,7 +310,7 @@ describe("client:request", function()
     local got, n = parse_query(raw)
     assert.equal(10, n)
     assert.same({
-      text = "a b&c=d#e/f?g+h%i", utf8 = "\u{e9}\u{2713}", ["odd key&="] = "v",
+      text = "a b&c=d#e/f?g+h%i", utf8 = "\195\169\226\156\147", ["odd key&="] = "v",
       yes = "1", no = "0", int = "42", neg = "-7", big = "4294967296", frac = "1.5", empty = "",
     }, got)
   end)

@@ -93,7 +93,7 @@ describe("Response", function()
     local res = c:get_transient_token()
     assert.equal(body, res.body)
     assert.equal("application/json; charset=utf-8", res.content_type)
-    assert.equal("t\u{e9}", res.token)
+    assert.equal("t\195\169", res.token)
   end)
 
   it("reads a chunked body", function()
