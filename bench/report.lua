@@ -39,17 +39,18 @@ local function ratio(a, b) return (a and b) and ("%.2f×"):format(a / b) or "-" 
 local p = print
 p("# plexauth benchmark results\n")
 for _, l in ipairs(info) do p("- " .. l) end
-p("\nWall time: median over rounds of the steady-state loop (calls 2..N, timed inside the client,")
+p("\nWall time: median (and range) over alternating rounds of the steady-state loop (calls 2..N, timed inside the client,")
 p("so process start and the first call are excluded). Ir/call: callgrind instructions of the")
 p("client process, (Ir at the large N - Ir at the small N) / difference, so start-up does not count.\n")
-p("| # | client | µs/call | calls/s | wall × #3 | Ir/call | Ir × #3 | peak RSS KiB | new + 1st call µs |")
-p("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+p("| # | client | µs/call | min–max µs |  calls/s | wall × #3 | Ir/call | Ir × #3 | peak RSS KiB | new + 1st call µs |")
+p("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 local w3, i3 = median(wall[3]), ir[3]
 for id = 1, 6 do
   local w = median(wall[id])
   if w or ir[id] then
-    p(("| %d | %s | %s | %s | %s | %s | %s | %s | %s |"):format(id, NAMES[id], fmt("%.2f", w and w * 1e6),
-      fmt("%.0f", w and 1 / w), ratio(w, w3), fmt("%.0f", ir[id]), ratio(ir[id], i3),
+    local lo, hi = math.min(table.unpack(wall[id] or { 0 })), math.max(table.unpack(wall[id] or { 0 }))
+    p(("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(id, NAMES[id], fmt("%.2f", w and w * 1e6),
+      w and ("%.1f–%.1f"):format(lo * 1e6, hi * 1e6) or "-", fmt("%.0f", w and 1 / w), ratio(w, w3), fmt("%.0f", ir[id]), ratio(ir[id], i3),
       fmt("%d", median(rss[id])), fmt("%.0f", median(setup[id]) and median(setup[id]) * 1e6)))
   end
 end
