@@ -132,7 +132,10 @@ describe("Client", function()
   end)
 
   it("is closed by <close> on Lua 5.4", function()
-    if _VERSION ~= "Lua 5.4" then return end
+    if _VERSION ~= "Lua 5.4" then
+      pending("<close> needs Lua 5.4")
+      return
+    end
     -- Loaded as text so that this file still parses on Lua 5.1-5.3.
     local chunk = assert((loadstring or load)([[
       local plexauth, url, token, counter, port = ...
