@@ -45,6 +45,27 @@ print("device:", info.device.name, "access token:", info.device.access_token)
 for _, c in ipairs(plexauth.preferred_connections(info.device)) do
   print("", c.uri, c.relay and "relay" or (c["local"] and "local" or "remote"))
 end
+-- connect_device probes every connection at once and keeps the best that
+-- answers. The bundled server is told to list loopback connections only: a
+-- closed port first, then itself.
+if server then
+  local dead = require("spec.support.fake").free_port()
+  server:script{ { device_json = {
+    size = 1,
+    Device = { { name = "Demo PMS", clientIdentifier = id, accessToken = server.token,
+      Connection = {
+        { protocol = "http", address = "127.0.0.1", port = dead, ["local"] = true,
+          uri = "http://127.0.0.1:" .. dead },
+        { protocol = "http", address = "127.0.0.1", port = server.port, ["local"] = false,
+          uri = server.url },
+      } } },
+  } } }
+  info = client:get_source_connection_information(source)
+end
+local direct, conn = client:connect_device(info.device, { timeout = 2 })
+print("connect_device chose:", conn.uri)
+print("transient token there:", direct:get_transient_token().token)
+direct:close()
 local bad = plexauth.new{ server_url = url, token = "not-a-valid-token" }
 local okcall, err = pcall(bad.get_transient_token, bad)
 if not okcall and plexauth.errors.is(err, plexauth.errors.Unauthorized) then
