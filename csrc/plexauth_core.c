@@ -91,6 +91,7 @@ typedef struct {
     buffer body, hdr;
     size_t max_bytes;
     int too_large, oom;
+    int done;                        /* probes: 0 running, 1 2xx, 2 other */
     char errbuf[CURL_ERROR_SIZE];
 } transfer;
 
@@ -456,16 +457,37 @@ static int l_probe_gc(lua_State *L)
     return 0;
 }
 
+/* Pushes one probe's result table. */
+static void push_probe_result(lua_State *L, transfer *t, CURLcode rc)
+{
+    lua_newtable(L);
+    if (push_result(L, t, rc, DECODER) == 2) {
+        lua_setfield(L, -3, "decode_error");
+        lua_setfield(L, -2, "response");
+    } else {
+        lua_setfield(L, -5, "message");
+        lua_setfield(L, -4, "curl_code");
+        lua_setfield(L, -3, "reason");
+        lua_pop(L, 1);
+    }
+}
+
 /* core.probe(urls, opts) -> list of results, one per URL, in order: each
  * {response=, decode_error=} or {reason=, curl_code=, message=}.
- * All transfers run at once on one multi handle; opts as for configure. */
+ * All transfers run at once on one multi handle; opts as for configure.
+ * With opts.first_ok, transfers still running once the first URL in list
+ * order that answered 2xx has no unfinished URL before it are abandoned
+ * (their entries stay nil). */
 static int l_probe(lua_State *L)
 {
     probe_set *p;
-    int i, n, running = 1;
+    int i, n, first_ok, running = 1;
     CURLMsg *msg;
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "first_ok");
+    first_ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     n = (int)pa_rawlen(L, 1);
     p = lua_newuserdata(L, sizeof *p);
     memset(p, 0, sizeof *p);
@@ -492,29 +514,36 @@ static int l_probe(lua_State *L)
     lua_createtable(L, n, 0);
     while (running) {
         CURLMcode mc = curl_multi_perform(p->multi, &running);
-        if (mc == CURLM_OK && running)
-            mc = curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
+        int left;
         if (mc != CURLM_OK)
             return luaL_error(L, "plexauth.core: %s", curl_multi_strerror(mc));
-    }
-    while ((msg = curl_multi_info_read(p->multi, &running)) != NULL) {
-        char *priv;
-        transfer *t;
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
-        t = (transfer *)priv;
-        lua_newtable(L);
-        if (push_result(L, t, msg->data.result, DECODER) == 2) {
-            lua_setfield(L, -3, "decode_error");
-            lua_setfield(L, -2, "response");
-        } else {
-            lua_setfield(L, -5, "message");
-            lua_setfield(L, -4, "curl_code");
-            lua_setfield(L, -3, "reason");
-            lua_pop(L, 1);
+        while ((msg = curl_multi_info_read(p->multi, &left)) != NULL) {
+            char *priv;
+            transfer *t;
+            long status = 0;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+            t = (transfer *)priv;
+            curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+            t->done = msg->data.result == CURLE_OK && status >= 200 && status <= 299
+                          ? 1 : 2;
+            push_probe_result(L, t, msg->data.result);
+            lua_rawseti(L, -2, (int)(t - p->t) + 1);
         }
-        lua_rawseti(L, -2, (int)(t - p->t) + 1);
+        if (first_ok) {
+            /* Stop once the first URL in list order that answered 2xx has
+             * no unfinished URL before it: later ones cannot win. */
+            for (i = 0; i < n && p->t[i].done == 2; i++)
+                ;
+            if (i < n && p->t[i].done == 1)
+                break;
+        }
+        if (running) {
+            mc = curl_multi_poll(p->multi, NULL, 0, 1000, NULL);
+            if (mc != CURLM_OK)
+                return luaL_error(L, "plexauth.core: %s", curl_multi_strerror(mc));
+        }
     }
     probe_free(p); /* now rather than at the next collection */
     return 1;

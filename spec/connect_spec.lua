@@ -216,6 +216,19 @@ describe("client:connect_device", function()
     c:close()
   end)
 
+  it("stops probing once the preferred connection answered and none before it is pending", function()
+    local d = device({
+      conn("http", "127.0.0.1", hole.port, "remote"),
+      conn("http", "127.0.0.1", srv_a.port, "local"),
+    })
+    local t0 = core.now()
+    local c, chosen = client:connect_device(d, { timeout = 3 })
+    local elapsed = core.now() - t0
+    assert.equal(srv_a.port, chosen.port)
+    assert.is_true(elapsed < 1.5, "waited " .. elapsed .. " s for a connection that cannot win")
+    c:close()
+  end)
+
   it("probes in parallel: five hanging connections take one timeout, not five", function()
     local conns = {}
     for i = 1, 5 do conns[i] = conn("http", "127.0.0.1", hole.port, i < 5 and "remote" or "local") end

@@ -117,23 +117,33 @@ local function check_open(self)
 end
 
 -- Builds the curl header list from the name -> value map a hook returned.
+-- Names are case-insensitive: when a hook sets a name that differs only in
+-- case from another, the one the hook set or changed wins, and it replaces
+-- the token and User-Agent headers too.
 local function header_list(self, named)
-  local names = {}
+  local s = self._settings
+  local original = s.named_headers
+  local chosen = {} -- lower-case name -> key in named
   for k, v in pairs(named) do
     if type(k) ~= "string" or not string.match(k, "^[%w!#$%%&'*+.^_`|~-]+$") then
       argument("header name %s is not valid", tostring(k))
     end
     options.check_header_value("header " .. k, v)
-    names[#names + 1] = k
+    local lk = string.lower(k)
+    local prev = chosen[lk]
+    if prev == nil or original[prev] == named[prev] or original[k] == nil then
+      chosen[lk] = k
+    end
   end
+  local names = {}
+  for _, k in pairs(chosen) do names[#names + 1] = k end
   table.sort(names)
   local list = {}
   for i, k in ipairs(names) do list[i] = k .. ": " .. named[k] end
-  local s = self._settings
-  if s.token and named["X-Plex-Token"] == nil then
+  if s.token and chosen["x-plex-token"] == nil then
     list[#list + 1] = "X-Plex-Token: " .. s.token
   end
-  if named["User-Agent"] == nil then
+  if chosen["user-agent"] == nil then
     list[#list + 1] = "User-Agent: " .. (s.user_agent or DEFAULT_UA)
   end
   return list
@@ -360,6 +370,7 @@ function Client:connect_device(dev, opts)
   t.connect_timeout = math.min(probe_timeout, t.connect_timeout)
   t.resolve = resolve
   t.headers = checked.headers -- identity only: probes send no token
+  t.first_ok = true
   local results = #urls > 0 and core.probe(urls, t) or {}
   local failures = {}
   for i, c in ipairs(candidates) do
