@@ -130,6 +130,30 @@ describe("hooks", function()
     end
   end)
 
+  it("header names are case-insensitive: a hook's value replaces the header, never duplicates it", function()
+    local c = recording({ product = "Original", user_agent = "ua/1" }, {
+      before_request = function(_, req)
+        req.headers["x-plex-product"] = "Changed"
+        req.headers["user-agent"] = "hooked/2"
+        req.headers["ACCEPT"] = "application/json, text/plain"
+      end,
+    })
+    c:get_transient_token()
+    local h = srv:log()[1].headers
+    assert.equal("Changed", h["x-plex-product"])
+    assert.equal("hooked/2", h["user-agent"])
+    assert.equal("application/json, text/plain", h["accept"])
+    assert.equal(srv.token, h["x-plex-token"])
+  end)
+
+  it("a hook may replace the token header (any case)", function()
+    local c = recording({}, {
+      before_request = function(_, req) req.headers["x-plex-token"] = "other-token" end,
+    })
+    raises(errors.Unauthorized, c.get_transient_token, c)
+    assert.equal("other-token", srv:log()[1].headers["x-plex-token"])
+  end)
+
   it("header changes apply to that attempt only", function()
     local n = 0
     local c = recording({}, {
