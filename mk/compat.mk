@@ -100,3 +100,12 @@ thread-test: $(THREAD_TEST)
 	@tests/with-fake-pms $(HELGRIND) $(THREAD_TEST); rc=$$?; \
 	if [ $$rc -eq 0 ]; then echo "threads: 1 passed, 0 failed"; \
 	else echo "threads: exited $$rc"; echo "threads: 0 passed, 1 failed"; exit 1; fi
+
+# ---- a real host: mpv ------------------------------------------------------------
+.PHONY: mpv-test
+mpv-test:
+	@$(call compat_need,mpv lua5.2 liblua5.2-dev lua-cjson libcurl4-openssl-dev pkg-config gcc)
+	@spec/mpv/run
+
+TEST_STAGES += embed-test thread-test
+CI_STAGES   += test-all mpv-test
