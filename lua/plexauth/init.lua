@@ -25,9 +25,9 @@ local Response = {}
 Response.__index = Response
 Response.__name = "plexauth.Response"
 
+-- No header values: a hostile server may echo the token in any of them.
 function Response.__tostring(r)
-  return string.format("plexauth.Response (%d, %s, %d bytes)", r.status_code,
-                       tostring(r.content_type), #r.body)
+  return string.format("plexauth.Response (%d, %d bytes)", r.status_code, #r.body)
 end
 
 local function lua_version()
@@ -42,7 +42,7 @@ local DEFAULT_UA = string.format("plexauth/%s (%s; libcurl %s)",
 -- (and `other`, a second secret, when given).
 local function redact(s, token, other)
   if other then s = redact(s, other) end
-  if type(s) ~= "string" or not token then return s end
+  if type(s) ~= "string" or type(token) ~= "string" or token == "" then return s end
   local i, j = string.find(s, token, 1, true)
   while i do
     s = string.sub(s, 1, i - 1) .. "<token>" .. string.sub(s, j + 1)
@@ -51,11 +51,20 @@ local function redact(s, token, other)
   return s
 end
 
+-- Calls fn(...) and raises its error again with the token(s) replaced in the
+-- message: argument errors may quote a caller's value that holds the token.
+local function redacting(token, other, fn, ...)
+  local ok, r = pcall(fn, ...)
+  if ok then return r end
+  if errors.is(r) then r.message = redact(r.message, token, other) end
+  error(r, 0)
+end
+
 --- Creates a client. See the option table in the README.
 -- @tparam[opt] table opts client options
 -- @treturn Client
 function M.new(opts)
-  local s = options.check(opts)
+  local s = redacting(type(opts) == "table" and opts.token, nil, options.check, opts)
   local copy = {}
   for k, v in pairs(opts or {}) do copy[k] = v end
   local self = setmetatable({
@@ -170,9 +179,9 @@ local function api_error(self, op, res, attempts, other)
       for _, item in ipairs(obj.errors) do
         if type(item) == "table" then
           list[#list + 1] = {
-            code = item.code,
+            code = redact(item.code, token, other),
             message = redact(item.message, token, other),
-            status = item.status,
+            status = redact(item.status, token, other),
           }
         end
       end
@@ -199,7 +208,7 @@ local function call(self, op, method, target, check)
         local req = { method = method, url = target, headers = named }
         hooks.before_request(ctx, req)
         if type(req.headers) ~= "table" then argument("req.headers must be a table") end
-        list = header_list(self, req.headers)
+        list = redacting(self._settings.token, nil, header_list, self, req.headers)
       end
     end
     local res, a, b, c = self._session:perform(method, target, list)
@@ -219,7 +228,7 @@ local function call(self, op, method, target, check)
         if msg then
           err = errors.new(errors.DecodeError, {
             message = msg .. " in the answer to " .. op, operation = op,
-            status_code = status, content_type = res.content_type,
+            status_code = status, content_type = redact(res.content_type, self._settings.token),
             body = redact(res.body, self._settings.token),
           })
         end
@@ -359,11 +368,12 @@ function Client:connect_device(dev, opts)
   for i, c in ipairs(candidates) do
     if type(c.uri) ~= "string" then argument("connection %d has no uri", i) end
     o.server_url = c.uri
-    local s = options.check(o) -- validates every candidate before any probe
+    -- validates every candidate before any probe
+    local s = redacting(self._settings.token, o.token, options.check, o)
     urls[i] = s.base .. "/identity"
     for _, e in ipairs(s.transport.resolve) do resolve[#resolve + 1] = e end
   end
-  local checked = options.check(o)
+  local checked = redacting(self._settings.token, o.token, options.check, o)
   local t = {}
   for k, v in pairs(checked.transport) do t[k] = v end
   t.timeout = probe_timeout
