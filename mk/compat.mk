@@ -24,7 +24,6 @@ compat_need = missing=""; for p in $(1); do \
   done; if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
   --no-install-recommends $$missing >/dev/null || exit 1; fi
-compat_lua = $(if $(filter jit,$(1)),luajit,lua$(1))
 
 # ---- every Lua ---------------------------------------------------------------
 .PHONY: test-all compat-deps
