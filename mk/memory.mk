@@ -1,0 +1,78 @@
+# Issue 3: memory safety. Uses LUA_VERSION, LUA, LUA_PC, BUILD_DIR, WARN,
+# PKG_CFLAGS, PKG_LIBS, CORE_SRC, CORE_HDR and `build` from the Makefile.
+# The fault, TLS, hostile-input and secrecy specs are plain specs under spec/.
+#
+#   make memcheck    the whole busted suite under valgrind memcheck
+#   make asan        the suite with the core built with -fsanitize=address,undefined
+#   make fuzz        libFuzzer over csrc/response.c for FUZZ_TIME (60) seconds
+#   make fuzz-smoke  the same for 20 seconds (CI)
+#   make soak        100 000 calls on one client; Lua heap and RSS must stay flat
+# See tools/memory-check for how memcheck and asan are run and judged.
+
+CI_STAGES += memcheck asan fuzz-smoke
+
+MEMORY_PKGS = valgrind gcc libasan8 libubsan1 clang libclang-rt-14-dev \
+              liblua5.4-dev lua5.4 lua-cjson lua-busted lua-socket lua-sec openssl
+
+ASAN_CC    = gcc
+ASAN_DIR   = build/asan-$(LUA_VERSION)
+ASAN_CORE  = $(ASAN_DIR)/plexauth/core.so
+FUZZ_DIR   = build/fuzz
+FUZZER     = $(FUZZ_DIR)/response_fuzz
+FUZZ_TIME ?= 60
+# libFuzzer and lua-cjson's decoder come from Debian; the target links Lua 5.4.
+FUZZ_LUA_PC = lua5.4
+
+.PHONY: memory-deps memcheck asan fuzz fuzz-smoke soak
+
+# apt-get install only what is missing (as `deps` does).
+memory-deps:
+	@missing=""; for p in $(MEMORY_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+
+memcheck: memory-deps
+	@$(MAKE) -s --no-print-directory build
+	@tools/memory-check memcheck $(LUA) $(BUILD_DIR)
+
+$(ASAN_CORE): $(CORE_SRC) $(CORE_HDR)
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer -fPIC -shared $(PKG_CFLAGS) -o $@ $(CORE_SRC) $(PKG_LIBS)
+
+asan: memory-deps
+	@$(MAKE) -s --no-print-directory $(ASAN_CORE)
+	@tools/memory-check asan $(LUA) $(ASAN_DIR)
+
+$(FUZZER): spec/fuzz/response_fuzz.c csrc/response.c csrc/response.h csrc/compat.h
+	@mkdir -p $(dir $@)
+	clang -std=c99 -Wall -Wextra -Wpedantic $(if $(WERROR),-Werror) -O1 -g \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -fno-omit-frame-pointer -Icsrc $$(pkg-config --cflags $(FUZZ_LUA_PC)) \
+	  -o $@ spec/fuzz/response_fuzz.c csrc/response.c $$(pkg-config --libs $(FUZZ_LUA_PC))
+
+# New inputs go to a scratch corpus; spec/fuzz/corpus is only read.
+# Prints "fuzz: 1 passed, 0 failed" when no crash was found in the time.
+fuzz: memory-deps
+	@$(MAKE) -s --no-print-directory $(FUZZER)
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/crashes
+	@if $(FUZZER) -max_total_time=$(FUZZ_TIME) -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ \
+	    $(FUZZ_DIR)/corpus spec/fuzz/corpus > $(FUZZ_DIR)/fuzz.log 2>&1; then \
+	  grep -E '^stat::number_of_executed_units|^Done' $(FUZZ_DIR)/fuzz.log; \
+	  echo "fuzz: 1 passed, 0 failed"; \
+	else \
+	  tail -n 60 $(FUZZ_DIR)/fuzz.log; ls -l $(FUZZ_DIR)/crashes; \
+	  echo "fuzz: 0 passed, 1 failed"; exit 1; \
+	fi
+
+fuzz-smoke:
+	@$(MAKE) -s --no-print-directory fuzz FUZZ_TIME=20
+
+soak: build
+	@$(LUA_ENV) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' $(LUA) tools/soak.lua 100000
