@@ -8,7 +8,7 @@ local NAMES = {
   "lua-curl + cjson (Lua 5.2)",
   "LuaSocket socket.http + cjson (no keep-alive)",
 }
-local fns, ablate = {}, {}
+local fns, ablate, coldir = {}, {}, {}
 local wall, setup, rss, ir, irobj, label, cold, req, info = {}, {}, {}, {}, {}, {}, {}, {}, {}
 local function push(t, k, v) t[k] = t[k] or {}; table.insert(t[k], v) end
 for line in io.lines(arg[1]) do
@@ -22,6 +22,7 @@ for line in io.lines(arg[1]) do
   elseif kind == "irobj" then irobj[id] = irobj[id] or {}; irobj[id][w[3]] = tonumber(w[4])
   elseif kind == "label" then label[id] = line:match("^label %d+ (.*)$")
   elseif kind == "ablate" then ablate[#ablate + 1] = { w[2], tonumber(w[3]) }
+  elseif kind == "coldir" then coldir[w[2]] = tonumber(w[3])
   elseif kind == "cold" then cold[w[2]] = tonumber(w[3])
   elseif kind == "require" then push(req, 1, tonumber(w[3]))
   elseif kind == "info" then info[#info + 1] = line:sub(6) end
@@ -116,8 +117,8 @@ end
 if next(cold) then
   p("\nCold start (hyperfine, median process time; \"over bare\" subtracts `lua -e ''` of the same")
   p("interpreter). plexauth.core and lua-curl both load libcurl and its dependencies:\n")
-  p("| command | ms | ms over bare | × require \"cjson\" |")
-  p("|---|---:|---:|---:|")
+  p("| command | ms | ms over bare | × require \"cjson\" | M Ir | M Ir over bare |")
+  p("|---|---:|---:|---:|---:|---:|")
   local keys = {}
   for k in pairs(cold) do keys[#keys + 1] = k end
   table.sort(keys)
@@ -126,10 +127,12 @@ if next(cold) then
     local bare, cj = cold[lua .. ":none"], cold[lua .. ":cjson"] or cold["lua5.4:cjson"]
     local base = cj and cold[(cold[lua .. ":cjson"] and lua or "lua5.4") .. ":none"]
     if m ~= "none" then
-      p(("| `%s -e 'require \"%s\"'` | %.2f | %.2f | %s |"):format(lua, m, cold[k] * 1e3, (cold[k] - bare) * 1e3,
-        (m ~= "cjson" and cj and cj - base > 0) and ("%.0f×"):format((cold[k] - bare) / (cj - base)) or "-"))
+      local ci, bi = coldir[k], coldir[lua .. ":none"]
+      p(("| `%s -e 'require \"%s\"'` | %.2f | %.2f | %s | %s | %s |"):format(lua, m, cold[k] * 1e3, (cold[k] - bare) * 1e3,
+        (m ~= "cjson" and cj and cj - base > 0) and ("%.0f×"):format((cold[k] - bare) / (cj - base)) or "-",
+        fmt("%.2f", ci and ci / 1e6), fmt("%.2f", ci and bi and (ci - bi) / 1e6)))
     else
-      p(("| `%s -e ''` | %.2f | - | - |"):format(lua, cold[k] * 1e3))
+      p(("| `%s -e ''` | %.2f | - | - | %s | - |"):format(lua, cold[k] * 1e3, fmt("%.2f", coldir[k] and coldir[k] / 1e6)))
     end
   end
   if req[1] then p(("- in-process `require \"plexauth\"` (client 1, median): %.2f ms"):format(median(req[1]) * 1e3)) end
