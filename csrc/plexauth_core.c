@@ -5,6 +5,7 @@
  * Curl callbacks only copy bytes into C buffers; no Lua API runs inside
  * curl_easy_perform. Every resource hangs off a userdata with __gc. */
 #define _POSIX_C_SOURCE 200809L
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -215,6 +216,18 @@ static long opt_ms(lua_State *L, int t, const char *k, double dflt)
     return ms > 2147483647.0 ? 2147483647L : (long)ms;
 }
 
+/* A byte limit as size_t. Lua accepts any positive integral number; past
+ * what size_t and curl_off_t hold (the cast would be undefined) means no
+ * limit in practice. */
+static size_t opt_bytes(lua_State *L, int t, const char *k, double dflt)
+{
+    double v = opt_number(L, t, k, dflt);
+    double most = (double)(SIZE_MAX / 2);
+    if (!(v >= 1.0))
+        return 1;
+    return v >= most ? SIZE_MAX / 2 : (size_t)v;
+}
+
 static const char *opt_string(lua_State *L, int t, const char *k)
 {
     const char *v;
@@ -235,7 +248,7 @@ static void transfer_configure(lua_State *L, transfer *t, int idx)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, opt_ms(L, idx, "timeout", 30));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                      opt_ms(L, idx, "connect_timeout", 10));
-    t->max_bytes = (size_t)opt_number(L, idx, "max_response_bytes", 1048576);
+    t->max_bytes = opt_bytes(L, idx, "max_response_bytes", 1048576);
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->max_bytes);
     lua_getfield(L, idx, "verify_tls");
     verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
@@ -324,18 +337,31 @@ static const char *reason_of(const transfer *t, CURLcode rc)
     }
 }
 
+/* A byte count in decimal, in buf (32 bytes). */
+static const char *bytes_str(size_t n, char *buf)
+{
+    char *p = buf + 31;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    return p;
+}
+
 /* Pushes the outcome of a finished transfer: the response table and the
  * decode error (or nil); or nil, reason, curl_code, message. */
 static int push_result(lua_State *L, transfer *t, CURLcode rc, int decode)
 {
     long status = 0;
+    char num[32];
     if (rc != CURLE_OK) {
         lua_pushnil(L);
         lua_pushstring(L, reason_of(t, rc));
         lua_pushinteger(L, (lua_Integer)rc);
         if (t->too_large)
-            lua_pushfstring(L, "response larger than %d bytes",
-                            (int)t->max_bytes);
+            lua_pushfstring(L, "response larger than %s bytes",
+                            bytes_str(t->max_bytes, num));
         else if (t->oom)
             lua_pushliteral(L, "out of memory reading the response");
         else
