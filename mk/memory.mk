@@ -42,7 +42,7 @@ memcheck: memory-deps
 
 $(ASAN_CORE): $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(ASAN_CC) $(WARN) -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all \
+	$(ASAN_CC) $(WARN) -O1 -g -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
 	  -fno-omit-frame-pointer -fPIC -shared $(PKG_CFLAGS) -o $@ $(CORE_SRC) $(PKG_LIBS)
 
 asan: memory-deps

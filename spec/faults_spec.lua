@@ -101,6 +101,7 @@ describe("faults", function()
       srv:script{ { big = 5000, chunked = true } }
       local err = failure{ max_response_bytes = 4096 }
       transport("too_large", nil, err)
+      assert.equal("response larger than 4096 bytes", err.message)
     end)
 
     it("a huge chunked body is cut at the limit and the client stays usable", function()
@@ -121,6 +122,14 @@ describe("faults", function()
       local res = c:get_transient_token()
       assert.matches("^transient%-", res.token)
       c:close()
+    end)
+
+    it("limits and timeouts far past any real value still work", function()
+      for _, v in ipairs({ 1e300, math.maxinteger or 2^53, 2^63, 2^53, 2^40, 2^32 + 1 }) do
+        local c = client{ max_response_bytes = v, timeout = 1e300, connect_timeout = 1e300 }
+        assert.matches("^transient%-", c:get_transient_token().token)
+        c:close()
+      end
     end)
 
     it("a body exactly at max_response_bytes is accepted", function()
