@@ -369,8 +369,10 @@ static int push_result(lua_State *L, transfer *t, CURLcode rc, int decode)
         return 4;
     }
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
-    pa_push_response(L, decode, status, t->hdr.data ? t->hdr.data : "",
-                     t->hdr.len, t->body.data ? t->body.data : "", t->body.len);
+    /* Headers stay raw until read: most callers never look at them. */
+    pa_push_response_raw(L, decode, status, t->hdr.data ? t->hdr.data : "",
+                         t->hdr.len, t->body.data ? t->body.data : "",
+                         t->body.len, 1);
     return 2;
 }
 
@@ -586,6 +588,18 @@ static int l_decode(lua_State *L)
     return 2;
 }
 
+/* core.headers(raw) -> the headers table of a raw header block, as
+ * response.headers (lower-case names, repeats joined with ", "). */
+static int l_headers(lua_State *L)
+{
+    size_t len;
+    const char *raw = luaL_checklstring(L, 1, &len);
+    char *copy = lua_newuserdata(L, len + 1); /* parsing lower-cases in place */
+    memcpy(copy, raw, len);
+    pa_push_headers(L, copy, len);
+    return 1;
+}
+
 /* core.parse(status, raw_headers, body) -> response, decode_err: the same
  * conversion perform applies, without a socket. */
 static int l_parse(lua_State *L)
@@ -636,6 +650,7 @@ static const luaL_Reg module_funcs[] = {
     {"probe", l_probe},
     {"decode", l_decode},
     {"parse", l_parse},
+    {"headers", l_headers},
     {"sleep", l_sleep},
     {"now", l_now},
     {NULL, NULL}

@@ -36,7 +36,7 @@ static void add_header(lua_State *L, char *name, size_t nlen,
 void pa_push_headers(lua_State *L, char *buf, size_t len)
 {
     size_t pos = 0;
-    lua_newtable(L);
+    lua_createtable(L, 0, 8);
     while (pos < len) {
         char *line = buf + pos;
         char *nl = memchr(line, '\n', len - pos);
@@ -87,25 +87,73 @@ int pa_is_json(const char *ct, size_t len)
     return end - start == sizeof app - 1 + 4 || ct[end - 5] == '+';
 }
 
-void pa_push_response(lua_State *L, int decode, long status,
-                      char *hdr, size_t hdrlen,
-                      const char *body, size_t bodylen)
+/* Finds the value of the one header line named name (lower-case); returns
+ * 1 and sets *v, *vlen when there is exactly one, 0 when there is none, 2
+ * when there are several. */
+static int find_header(const char *buf, size_t len, const char *name,
+                       const char **v, size_t *vlen)
+{
+    size_t pos = 0, nlen = strlen(name);
+    int found = 0;
+    while (pos < len) {
+        const char *line = buf + pos, *end;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t llen = nl ? (size_t)(nl - line) : len - pos, i, k;
+        pos += llen + (nl ? 1 : 0);
+        end = line + llen;
+        if (llen > 0 && end[-1] == '\r')
+            end--;
+        for (i = 0; i < nlen && line + i < end && lower(line[i]) == name[i]; i++)
+            ;
+        if (i < nlen)
+            continue;
+        for (k = i; line + k < end && is_space(line[k]); k++)
+            ;
+        if (line + k == end || line[k] != ':')
+            continue;
+        if (++found > 1)
+            return 2;
+        for (k++; line + k < end && is_space(line[k]); k++)
+            ;
+        *v = line + k;
+        while (end > *v && is_space(end[-1]))
+            end--;
+        *vlen = (size_t)(end - *v);
+    }
+    return found;
+}
+
+void pa_push_response_raw(lua_State *L, int decode, long status,
+                          char *hdr, size_t hdrlen,
+                          const char *body, size_t bodylen, int lazy)
 {
     size_t ctlen = 0;
-    const char *ct;
-    int json;
+    const char *ct = NULL;
+    int json, n;
 
     if (decode < 0 && decode > LUA_REGISTRYINDEX) /* relative, not pseudo */
         decode = lua_gettop(L) + decode + 1;
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushinteger(L, (lua_Integer)status);
     lua_setfield(L, -2, "status_code");
-    pa_push_headers(L, hdr, hdrlen);
-    lua_getfield(L, -1, "content-type");
-    ct = lua_tolstring(L, -1, &ctlen);
+    n = lazy ? find_header(hdr, hdrlen, "content-type", &ct, &ctlen) : 2;
+    if (n == 2) {
+        /* Parse them all; a repeated Content-Type is joined like others. */
+        pa_push_headers(L, hdr, hdrlen);
+        lua_getfield(L, -1, "content-type");
+        lua_insert(L, -2);
+        lua_setfield(L, -3, "headers");
+        ct = lua_tolstring(L, -1, &ctlen);
+    } else {
+        lua_pushlstring(L, hdr, hdrlen);
+        lua_setfield(L, -2, "raw_headers");
+        if (n == 1)
+            lua_pushlstring(L, ct, ctlen);
+        else
+            lua_pushnil(L);
+    }
     json = ct != NULL && pa_is_json(ct, ctlen);
-    lua_setfield(L, -3, "content_type");
-    lua_setfield(L, -2, "headers");
+    lua_setfield(L, -2, "content_type");
     lua_pushlstring(L, body, bodylen);
     if (!json) {
         lua_setfield(L, -2, "body");
@@ -124,4 +172,11 @@ void pa_push_response(lua_State *L, int decode, long status,
     lua_pushvalue(L, -2);
     lua_setfield(L, -4, "object");
     lua_remove(L, -2);
+}
+
+void pa_push_response(lua_State *L, int decode, long status,
+                      char *hdr, size_t hdrlen,
+                      const char *body, size_t bodylen)
+{
+    pa_push_response_raw(L, decode, status, hdr, hdrlen, body, bodylen, 0);
 }

@@ -22,4 +22,11 @@ void pa_push_response(lua_State *L, int decode, long status,
                       char *hdr, size_t hdrlen,
                       const char *body, size_t bodylen);
 
+/* As pa_push_response; with lazy set, the headers table is left for later:
+ * the response gets the raw header block as raw_headers instead (unless
+ * Content-Type is repeated, which needs the joined value at once). */
+void pa_push_response_raw(lua_State *L, int decode, long status,
+                          char *hdr, size_t hdrlen,
+                          const char *body, size_t bodylen, int lazy);
+
 #endif

@@ -43,6 +43,15 @@ describe("Response", function()
     assert.same(cjson.decode(res.body), res.object)
   end)
 
+  it("gives a repeated Content-Type joined, and then does not decode the body", function()
+    srv:script{ { status = 200, body = "{}", content_type = "text/plain",
+                  headers = { ["content-type"] = "application/json" } } }
+    local res = c:request{ path = "/identity" }
+    assert.equal("text/plain, application/json", res.content_type)
+    assert.equal("text/plain, application/json", res.headers["content-type"])
+    assert.is_nil(res.object)
+  end)
+
   it("has only lower-case header names", function()
     srv:script{ { headers = { ["X-Mixed-Case"] = "Value Kept", ETAG = "\"abc\"" } } }
     local res = c:get_transient_token()
@@ -119,3 +128,34 @@ describe("Response", function()
     assert.is_true(res.object.ok)
   end)
 end)
+
+describe("the core's header conversion", function()
+  local core = require("plexauth.core")
+
+  -- Responses keep the raw header block until headers are read; both
+  -- paths must give the same table and content type.
+  local blocks = {
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-A: 1\r\nx-a: 2\r\n\r\n",
+    "HTTP/1.1 200 OK\r\ncontent-type:  text/html ; charset=utf-8 \r\n\r\n",
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCONTENT-TYPE: application/json\r\n\r\n",
+    "HTTP/1.1 200 OK\nContent-Typo: x\nContent-Type\t:\tapplication/vnd.plex+json\n\n",
+    "HTTP/1.1 204 No Content\r\n\r\n",
+    "",
+  }
+
+  it("gives the same headers and content type whether parsed at once or on first read", function()
+    for _, raw in ipairs(blocks) do
+      local eager = core.parse(200, raw, "{}")
+      local lazy = core.headers(raw)
+      assert.same(eager.headers, lazy)
+      assert.equal(eager.headers["content-type"], eager.content_type)
+    end
+  end)
+
+  it("joins a repeated Content-Type like any other header", function()
+    local res = core.parse(200, blocks[3], "{}")
+    assert.equal("text/plain, application/json", res.content_type)
+    assert.is_nil(res.object)
+  end)
+end)
+

@@ -22,8 +22,20 @@ Client.__index = Client
 Client.__name = "plexauth.Client"
 
 local Response = {}
-Response.__index = Response
 Response.__name = "plexauth.Response"
+
+-- The core leaves headers as the raw block until they are first read.
+function Response.__index(r, k)
+  if k == "headers" then
+    local raw = rawget(r, "raw_headers")
+    if raw then
+      local h = core.headers(raw)
+      r.headers, r.raw_headers = h, nil
+      return h
+    end
+  end
+  return Response[k]
+end
 
 -- No header values: a hostile server may echo the token in any of them.
 function Response.__tostring(r)
