@@ -1,4 +1,4 @@
-# Issue 5: every Lua (5.1, 5.2, 5.3, 5.4, LuaJIT), static embedding, threads,
+# Every Lua (5.1, 5.2, 5.3, 5.4, LuaJIT), static embedding, threads,
 # and a real host (mpv). Uses LUA_VERSION, LUA, LUA_PC, BUILD_DIR, WARN,
 # CFLAGS, PKG_CFLAGS and the `build` and `check` targets of the Makefile.
 #
