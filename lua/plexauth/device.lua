@@ -1,6 +1,9 @@
 --- Normalizing `MediaContainer.Device` and ordering its connections.
 -- @module plexauth.device
+local errors = require("plexauth.errors")
+
 local M = {}
+local argument = errors.argument
 
 local function flag(v)
   return v == true or v == 1 or v == "1" or v == "true"
@@ -63,8 +66,18 @@ end
 -- @tparam table device a normalized device
 -- @tparam[opt] table opts `allow_relay = false` drops relays
 function M.preferred_connections(device, opts)
+  if type(device) ~= "table" then argument("device must be a table (got %s)", type(device)) end
+  local conns = device.connections
+  if conns ~= nil and type(conns) ~= "table" then
+    argument("device.connections must be a table (got %s)", type(conns))
+  end
+  if opts ~= nil and type(opts) ~= "table" then argument("opts must be a table (got %s)", type(opts)) end
+  if opts and opts.allow_relay ~= nil and type(opts.allow_relay) ~= "boolean" then
+    argument("allow_relay must be a boolean (got %s)", type(opts.allow_relay))
+  end
   local keep = {}
-  for i, c in ipairs(device.connections or {}) do
+  for i, c in ipairs(conns or {}) do
+    if type(c) ~= "table" then argument("device.connections[%d] must be a table", i) end
     if not (c.relay and opts and opts.allow_relay == false) then
       keep[#keep + 1] = { c = c, r = rank(c), i = i }
     end
