@@ -184,6 +184,18 @@ describe("hostile input", function()
       c:close()
     end)
 
+    it("preferred_connections device and opts", function()
+      local dev = { connections = { { uri = "http://127.0.0.1:1", protocol = "http" } } }
+      local pc = plexauth.preferred_connections
+      rejects("device", "no device", pc)
+      rejects("device", "a string device", pc, "server://x")
+      rejects("connections", "connections = 'x'", pc, { connections = "x" })
+      rejects("connections", "a number connection", pc, { connections = { 1 } })
+      rejects("opts", "string opts", pc, dev, "x")
+      rejects("allow_relay", "allow_relay = 1", pc, dev, { allow_relay = 1 })
+      rejects("allow_relay", "allow_relay = 'false'", pc, dev, { allow_relay = "false" })
+    end)
+
     it("methods called with a dot or on a closed client", function()
       local c = client()
       rejects("Client", "get_transient_token with .", c.get_transient_token)
