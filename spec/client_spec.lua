@@ -3,13 +3,9 @@
 local plexauth = require("plexauth")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
-local function raises(cls, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  assert.is_true(errors.is(err, cls), "expected " .. cls.name .. ", got " .. tostring(err))
-  return err
-end
+local raises = util.raises
 
 -- Client-side TCP connections in state ESTABLISHED whose peer port is `port`
 -- (from /proc/net/tcp and tcp6: the sockets the client holds open).

@@ -3,10 +3,9 @@
 local plexauth = require("plexauth")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
-local function is_integer(v)
-  return type(v) == "number" and (math.type == nil or math.type(v) == "integer")
-end
+local is_integer = util.is_integer
 
 describe("Response.device", function()
   local srv, c

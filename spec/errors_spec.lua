@@ -3,6 +3,7 @@
 local plexauth = require("plexauth")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
 local TOKEN = "secret-token-4f9a"
 
@@ -21,9 +22,7 @@ local function raises(cls, fn, ...)
   return err
 end
 
-local function is_integer(v)
-  return type(v) == "number" and (math.type == nil or math.type(v) == "integer")
-end
+local is_integer = util.is_integer
 
 -- tostring is "plexauth: <kind>: <message>" and leaks no token.
 local function check_string(err, kind)

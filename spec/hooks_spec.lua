@@ -2,15 +2,11 @@
 local plexauth = require("plexauth")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
 local FAST = { initial_interval = 0.01, max_interval = 0.05 }
 
-local function raises(cls, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  assert.is_true(errors.is(err, cls), "expected " .. cls.name .. ", got " .. tostring(err))
-  return err
-end
+local raises = util.raises
 
 describe("hooks", function()
   local srv

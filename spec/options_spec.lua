@@ -4,20 +4,11 @@ local plexauth = require("plexauth")
 local errors = plexauth.errors
 local socket = require("socket")
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
-local function raises(cls, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  assert.is_true(errors.is(err, cls), "expected " .. cls.name .. ", got " .. tostring(err))
-  return err
-end
+local raises = util.raises
 
-local function with(base, extra)
-  local t = {}
-  for k, v in pairs(base) do t[k] = v end
-  for k, v in pairs(extra) do t[k] = v end
-  return t
-end
+local with = util.merge
 
 describe("plexauth.new", function()
   local srv

@@ -3,15 +3,11 @@
 local plexauth = require("plexauth")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
 local unpack = table.unpack or unpack
 
-local function raises(cls, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  assert.is_true(errors.is(err, cls), "expected " .. cls.name .. ", got " .. tostring(err))
-  return err
-end
+local raises = util.raises
 
 local function unescape(s)
   return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))

@@ -2,10 +2,9 @@
 local plexauth = require("plexauth")
 local cjson = require("cjson")
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
-local function is_integer(v)
-  return type(v) == "number" and (math.type == nil or math.type(v) == "integer")
-end
+local is_integer = util.is_integer
 
 describe("Response", function()
   local srv, c

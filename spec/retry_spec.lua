@@ -4,22 +4,12 @@ local plexauth = require("plexauth")
 local errors = plexauth.errors
 local socket = require("socket")
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
 local FAST = { initial_interval = 0.01, max_interval = 0.05 }
 
-local function raises(cls, fn, ...)
-  local ok, err = pcall(fn, ...)
-  assert.is_false(ok, "expected an error")
-  assert.is_true(errors.is(err, cls), "expected " .. cls.name .. ", got " .. tostring(err))
-  return err
-end
-
-local function merge(a, b)
-  local t = {}
-  for k, v in pairs(a or {}) do t[k] = v end
-  for k, v in pairs(b or {}) do t[k] = v end
-  return t
-end
+local raises = util.raises
+local merge = util.merge
 
 describe("retries", function()
   local srv
