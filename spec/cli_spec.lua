@@ -1,45 +1,12 @@
 -- bin/plexauth against the fake PMS: stdout, stderr and exit status.
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 
--- The interpreter running this spec, so the CLI uses the same build.
-local LUA = (type(jit) == "table" and "luajit")
-  or ("lua" .. string.match(_VERSION, "%d+%.%d+"))
+local q, write = util.q, util.write
 
-local function q(s)
-  return "'" .. string.gsub(s, "'", "'\\''") .. "'"
-end
-
-local function slurp(path)
-  local f = io.open(path, "rb")
-  if not f then return "" end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
---- Runs the CLI with `args` and env table `env`; returns stdout, stderr, status.
-local function run(args, env)
-  local errfile = os.tmpname()
-  local parts = { "env -u PLEX_URL -u PLEX_TOKEN -u PLEX_CLIENT_IDENTIFIER",
-                  "LUA_PATH=" .. q(package.path), "LUA_CPATH=" .. q(package.cpath) }
-  for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
-  parts[#parts + 1] = LUA .. " bin/plexauth " .. args .. " 2>" .. q(errfile)
-  parts[#parts + 1] = "; echo \"EXIT:$?\""
-  local p = assert(io.popen(table.concat(parts, " ")))
-  local out = p:read("*a")
-  p:close()
-  local err = slurp(errfile)
-  os.remove(errfile)
-  local status = tonumber(string.match(out, "EXIT:(%d+)\n$"))
-  out = string.gsub(out, "EXIT:%d+\n$", "")
-  return out, err, status
-end
+--- Runs the CLI (with the interpreter running this spec, so it uses the same
+-- build) with `args` and env table `env`; returns stdout, stderr, status.
+local run = util.run_cli
 
 describe("bin/plexauth", function()
   local srv, token_file

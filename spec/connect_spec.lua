@@ -5,17 +5,13 @@ local core = require("plexauth.core")
 local errors = plexauth.errors
 local socket = require("socket")
 local fake = require("spec.support.fake")
+local util = require("spec.support.util")
 local certs = require("spec.support.certs")
 
 local DEVICE_TOKEN = "device-access-token-7f3a9c"
 local ADMIN_TOKEN = "admin-token-51be20"
 
-local LUA = (type(jit) == "table" and "luajit")
-  or ("lua" .. string.match(_VERSION, "%d+%.%d+"))
-
-local function q(s)
-  return "'" .. string.gsub(s, "'", "'\\''") .. "'"
-end
+local q = util.q
 
 local function deep_copy(v)
   if type(v) ~= "table" then return v end
@@ -67,12 +63,7 @@ local function count(log, path)
   return n
 end
 
-local function raises(cls, f)
-  local ok, e = pcall(f)
-  assert.is_false(ok, "expected an error")
-  assert.is_true(errors.is(e, cls), "wrong error: " .. tostring(e))
-  return e
-end
+local raises = util.raises
 
 -- A TCP listener on 127.0.0.1 with a full accept queue, never accepting: the
 -- kernel drops further SYNs, so a connect to it neither succeeds nor fails.
@@ -445,17 +436,12 @@ describe("client:connect_device", function()
     end)
 
     it("inherits plex_direct = false (the name then goes to DNS: run isolated)", function()
-      local r = os.execute("unshare -n sh -c 'ip link set lo up' >/dev/null 2>&1")
-      if not (r == true or r == 0) then
+      if not util.have_netns() then
         pending("cannot make a network namespace (unshare -n); without one this test "
                 .. "would send a DNS query off the machine")
         return
       end
-      local script = pki.dir .. "/isolated.lua"
-      local f = assert(io.open(script, "w"))
-      -- Paths set in the script, not the environment, which the fake PMS (lua5.4) inherits.
-      f:write(string.format("package.path = %q\npackage.cpath = %q\n", package.path, package.cpath))
-      f:write([[
+      local out = util.run_isolated(pki.dir, [[
         local hash, cert, key, ca = ...
         local plexauth = require("plexauth")
         local fake = require("spec.support.fake")
@@ -476,14 +462,7 @@ describe("client:connect_device", function()
         local ok, c = pcall(parent.connect_device, parent, d, { timeout = 2, plex_direct = true })
         print("override: " .. (ok and c:request{ path = "/identity" }.status_code or tostring(c)))
         fake.stop_all()
-      ]])
-      f:close()
-      local cmd = string.format("unshare -n sh -c %s 2>&1",
-        q("ip link set lo up && exec " .. LUA .. " " .. q(script) .. " " .. q(hash) .. " "
-          .. q(pki.cert) .. " " .. q(pki.key) .. " " .. q(pki.ca)))
-      local p = assert(io.popen(cmd))
-      local out = p:read("*a")
-      p:close()
+      ]], hash, pki.cert, pki.key, pki.ca)
       assert.is_truthy(string.find(out, "true: ok\n", 1, true), out)
       assert.is_truthy(string.find(out, "false: connect resolve\n", 1, true), out)
       assert.is_truthy(string.find(out, "override: 200\n", 1, true), out)
@@ -495,23 +474,7 @@ describe("bin/plexauth connect", function()
   local admin, srv_a, srv_b, hole
 
   -- Runs the CLI with `args` and env table `env`; returns stdout, stderr, status.
-  local function run(args, env)
-    local errfile = os.tmpname()
-    local parts = { "env -u PLEX_URL -u PLEX_TOKEN -u PLEX_CLIENT_IDENTIFIER",
-                    "LUA_PATH=" .. q(package.path), "LUA_CPATH=" .. q(package.cpath) }
-    for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. q(v) end
-    parts[#parts + 1] = LUA .. " bin/plexauth " .. args .. " 2>" .. q(errfile)
-    parts[#parts + 1] = "; echo \"EXIT:$?\""
-    local p = assert(io.popen(table.concat(parts, " ")))
-    local out = p:read("*a")
-    p:close()
-    local f = io.open(errfile, "rb")
-    local err = f and f:read("*a") or ""
-    if f then f:close() end
-    os.remove(errfile)
-    local status = tonumber(string.match(out, "EXIT:(%d+)\n$"))
-    return (string.gsub(out, "EXIT:%d+\n$", "")), err, status
-  end
+  local run = util.run_cli
 
   -- Scripts the admin server's next answer: a device with these connections.
   local function serve_device(conns)

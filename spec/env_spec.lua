@@ -1,20 +1,9 @@
--- plexauth.from_env and the environment, run in a child lua5.4 process
+-- plexauth.from_env and the environment, run in a child process of the same interpreter
 -- (with the same LUA_PATH/LUA_CPATH) that has exactly the PLEX_* variables set.
 local plexauth = require("plexauth")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
-
--- The interpreter running this spec (arg's lowest index), so the child matches it.
-local LUA = "lua5.4"
-if type(arg) == "table" then
-  local i = -1
-  while arg[i - 1] ~= nil do i = i - 1 end
-  if arg[i] ~= nil then LUA = arg[i] end
-end
-
-local function shq(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local util = require("spec.support.util")
 
 -- The child: builds a client with SPEC_CTOR(SPEC_OPTS), prints its base,
 -- then (with SPEC_CALL) gets a token and prints the outcome.
@@ -53,13 +42,11 @@ describe("environment", function()
   -- Runs the child with `env` (name -> value; PLEX_* not listed are unset).
   -- Returns the printed key -> value map.
   local function child(ctor, opts_src, env, call)
-    local parts = { "env", "-u PLEX_URL", "-u PLEX_TOKEN", "-u PLEX_CLIENT_IDENTIFIER",
-                    "LUA_PATH=" .. shq(package.path), "LUA_CPATH=" .. shq(package.cpath),
-                    "SPEC_CTOR=" .. ctor, "SPEC_OPTS=" .. shq(opts_src or "nil") }
-    if call then parts[#parts + 1] = "SPEC_CALL=1" end
-    for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. shq(v) end
-    parts[#parts + 1] = LUA .. " " .. shq(script) .. " 2>&1"
-    local p = assert(io.popen(table.concat(parts, " "), "r"))
+    local vars = util.merge({ SPEC_CTOR = ctor, SPEC_OPTS = opts_src or "nil", SPEC_CALL = call and "1" or nil },
+                            env)
+    -- The interpreter running this spec, so the child loads the same build.
+    local cmd = util.env_prefix(vars) .. " " .. util.LUA .. " " .. util.q(script) .. " 2>&1"
+    local p = assert(io.popen(cmd, "r"))
     local out = p:read("*a")
     p:close()
     local t = {}

@@ -7,13 +7,7 @@ local options = require("plexauth.options")
 local errors = plexauth.errors
 local fake = require("spec.support.fake")
 local certs = require("spec.support.certs")
-
-local LUA = (type(jit) == "table" and "luajit")
-  or ("lua" .. string.match(_VERSION, "%d+%.%d+"))
-
-local function q(s)
-  return "'" .. string.gsub(s, "'", "'\\''") .. "'"
-end
+local util = require("spec.support.util")
 
 local function raises_argument(pattern, f)
   local ok, e = pcall(f)
@@ -32,34 +26,7 @@ local function transport_error(f)
   return e
 end
 
--- True when a network namespace with only a loopback interface can be made.
-local netns_ok
-local function have_netns()
-  if netns_ok == nil then
-    local r = os.execute("unshare -n sh -c 'ip link set lo up' >/dev/null 2>&1")
-    netns_ok = r == true or r == 0
-  end
-  return netns_ok
-end
-
--- Runs Lua `code` in a new network namespace whose only interface is loopback;
--- returns its stdout. The chunk sees `...` = the given arguments.
-local function run_isolated(dir, code, ...)
-  local script = dir .. "/isolated.lua"
-  local f = assert(io.open(script, "w"))
-  -- Paths set in the script, not the environment, which the fake PMS (lua5.4) inherits.
-  f:write(string.format("package.path = %q\npackage.cpath = %q\n", package.path, package.cpath))
-  f:write(code)
-  f:close()
-  local args = {}
-  for i, a in ipairs({ ... }) do args[i] = q(a) end
-  local cmd = string.format("unshare -n sh -c %s 2>&1",
-    q("ip link set lo up && exec " .. LUA .. " " .. q(script) .. " " .. table.concat(args, " ")))
-  local p = assert(io.popen(cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
+local have_netns, run_isolated = util.have_netns, util.run_isolated
 
 describe("resolve option", function()
   it("accepts host:port:address with IPv4 and IPv6 literals", function()

@@ -7,21 +7,15 @@
 --
 -- The CA and the server key are EC P-256 (fast to make); the server certificate
 -- carries every given name as a DNS subjectAltName and is valid for two days.
+local util = require("spec.support.util")
+
 local M = {}
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local quote, write = util.q, util.write
 
 local function run(cmd)
   local ok = os.execute(cmd .. " >/dev/null 2>&1")
   if ok ~= true and ok ~= 0 then error("certs: command failed: " .. cmd, 3) end
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
 end
 
 --- A random lower-case hex string of `n` bytes (2n characters), from openssl.

@@ -107,4 +107,43 @@ function M.run_cli(args, env)
   return (string.gsub(out, "EXIT:%d+\n$", "")), err, status
 end
 
+
+-- Cached answer of have_netns.
+local netns_ok
+
+--- True when a network namespace with only a loopback interface can be made
+-- (`unshare -n`); asked once per process.
+-- @treturn boolean
+function M.have_netns()
+  if netns_ok == nil then
+    local r = os.execute("unshare -n sh -c 'ip link set lo up' >/dev/null 2>&1")
+    netns_ok = r == true or r == 0
+  end
+  return netns_ok
+end
+
+--- Runs Lua `code` with `util.LUA` in a new network namespace whose only
+-- interface is loopback, from the script file `dir`/isolated.lua.
+-- The chunk sees `...` = the given arguments (strings, shell-quoted here).
+-- @tparam string dir a directory to write the script to
+-- @tparam string code Lua source
+-- @param ... arguments for the chunk
+-- @treturn string its stdout and stderr
+function M.run_isolated(dir, code, ...)
+  local script = dir .. "/isolated.lua"
+  local f = assert(io.open(script, "w"))
+  -- Paths set in the script, not the environment, which the fake PMS (lua5.4) inherits.
+  f:write(string.format("package.path = %q\npackage.cpath = %q\n", package.path, package.cpath))
+  f:write(code)
+  f:close()
+  local args = {}
+  for i, a in ipairs({ ... }) do args[i] = M.q(a) end
+  local cmd = string.format("unshare -n sh -c %s 2>&1",
+    M.q("ip link set lo up && exec " .. M.LUA .. " " .. M.q(script) .. " " .. table.concat(args, " ")))
+  local p = assert(io.popen(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
 return M
