@@ -7,9 +7,11 @@
 #   make fuzz        libFuzzer over csrc/response.c for FUZZ_TIME (60) seconds
 #   make fuzz-smoke  the same for 20 seconds (CI)
 #   make soak        100 000 calls on one client; Lua heap and RSS must stay flat
+#   make secrecy-suite  the whole suite again, checking every error it creates
+#                    against every client token (tools/secrecy-helper.lua)
 # See tools/memory-check for how memcheck and asan are run and judged.
 
-CI_STAGES += memcheck asan fuzz-smoke
+CI_STAGES += memcheck asan fuzz-smoke secrecy-suite
 
 MEMORY_PKGS = valgrind gcc libasan8 libubsan1 clang libclang-rt-14-dev \
               liblua5.4-dev lua5.4 lua-cjson lua-busted lua-socket lua-sec openssl
@@ -23,7 +25,7 @@ FUZZ_TIME ?= 60
 # libFuzzer and lua-cjson's decoder come from Debian; the target links Lua 5.4.
 FUZZ_LUA_PC = lua5.4
 
-.PHONY: memory-deps memcheck asan fuzz fuzz-smoke soak
+.PHONY: memory-deps memcheck asan fuzz fuzz-smoke soak secrecy-suite
 
 # apt-get install only what is missing (as `deps` does).
 memory-deps:
@@ -76,3 +78,8 @@ fuzz-smoke:
 
 soak: build
 	@$(LUA_ENV) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' $(LUA) tools/soak.lua 100000
+
+# busted runs under $(LUA) directly: its --lua re-run would drop --helper's path quoting.
+secrecy-suite: build
+	@tools/busted-count secrecy-suite $(LUA) $$(command -v busted) --lpath='lua/?.lua' \
+	  --lpath='lua/?/init.lua' --cpath='$(BUILD_DIR)/?.so' --helper=tools/secrecy-helper.lua spec
