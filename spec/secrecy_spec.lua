@@ -138,10 +138,12 @@ describe("secrecy", function()
       local cc = b.big and client{ max_response_bytes = 1000 } or c
       fails("fault " .. i, cc.get_transient_token, cc)
     end
-    fails("refused", client{ server_url = "http://127.0.0.1:" .. fake.free_port() }.get_transient_token,
-          client{ server_url = "http://127.0.0.1:" .. fake.free_port() })
+    local refused = client{ server_url = "http://127.0.0.1:" .. fake.free_port() }
+    fails("refused", refused.get_transient_token, refused)
+    refused:close()
     local r = client{ server_url = "http://nonexistent.invalid:1" }
     fails("resolve", r.get_transient_token, r)
+    r:close()
     c:close()
   end)
 
