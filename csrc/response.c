@@ -12,31 +12,77 @@ static char lower(char c)
     return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
-/* Adds one "name: value" pair to the table on top of the stack. */
-static void add_header(lua_State *L, char *name, size_t nlen,
-                       const char *val, size_t vlen)
+/* Adds one "name: value" pair to the headers table at index t. A repeated
+ * name collects its values in a list in the table at index multi (made on
+ * first need, *multi set to its index), joined once at the end, so a
+ * header repeated n times costs O(n), not O(n^2). */
+static void add_header(lua_State *L, int t, int *multi, char *name,
+                       size_t nlen, const char *val, size_t vlen)
 {
     size_t i;
     for (i = 0; i < nlen; i++)
         name[i] = lower(name[i]);
     lua_pushlstring(L, name, nlen);
     lua_pushvalue(L, -1);
-    lua_rawget(L, -3);
-    if (lua_isstring(L, -1)) {
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, val, vlen);
-        lua_concat(L, 3);
-    } else {
+    lua_rawget(L, t);
+    if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushlstring(L, val, vlen);
+        lua_rawset(L, t);
+        return;
     }
-    lua_rawset(L, -3);
+    if (*multi == 0) {
+        lua_newtable(L);
+        lua_replace(L, t + 1); /* the slot reserved by pa_push_headers */
+        *multi = t + 1;
+    }
+    lua_pushvalue(L, -2);
+    lua_rawget(L, *multi);                  /* name, first, list|nil */
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_createtable(L, 4, 0);
+        lua_insert(L, -2);                  /* name, list, first */
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, *multi);              /* multi[name] = list */
+    } else {
+        lua_remove(L, -2);                  /* name, list */
+    }
+    lua_pushlstring(L, val, vlen);
+    lua_rawseti(L, -2, (int)pa_rawlen(L, -2) + 1);
+    lua_pop(L, 2);
+}
+
+/* Joins each list in the table at multi with ", " into the table at t. */
+static void join_repeated(lua_State *L, int t, int multi)
+{
+    lua_pushnil(L);
+    while (lua_next(L, multi) != 0) {       /* name, list */
+        int list = lua_gettop(L), i, n = (int)pa_rawlen(L, list);
+        luaL_Buffer b;
+        luaL_buffinit(L, &b);
+        for (i = 1; i <= n; i++) {
+            if (i > 1)
+                luaL_addlstring(&b, ", ", 2);
+            lua_rawgeti(L, list, i);
+            luaL_addvalue(&b);
+        }
+        luaL_pushresult(&b);                /* name, list, joined */
+        lua_pushvalue(L, list - 1);
+        lua_insert(L, -2);
+        lua_rawset(L, t);
+        lua_pop(L, 1);                      /* name */
+    }
 }
 
 void pa_push_headers(lua_State *L, char *buf, size_t len)
 {
     size_t pos = 0;
+    int t, multi = 0;
     lua_createtable(L, 0, 8);
+    t = lua_gettop(L);
+    lua_pushnil(L); /* reserved for the table of repeated headers */
     while (pos < len) {
         char *line = buf + pos;
         char *nl = memchr(line, '\n', len - pos);
@@ -59,9 +105,12 @@ void pa_push_headers(lua_State *L, char *buf, size_t len)
             while (end > v && is_space(end[-1]))
                 end--;
             if (nlen > 0)
-                add_header(L, line, nlen, v, (size_t)(end - v));
+                add_header(L, t, &multi, line, nlen, v, (size_t)(end - v));
         }
     }
+    if (multi != 0)
+        join_repeated(L, t, multi);
+    lua_pop(L, 1);
 }
 
 int pa_is_json(const char *ct, size_t len)

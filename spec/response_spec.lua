@@ -151,6 +151,18 @@ describe("the core's header conversion", function()
     end
   end)
 
+  it("joins a header repeated thousands of times, in order", function()
+    local lines, values = {}, {}
+    for i = 1, 5000 do
+      values[i] = "v" .. i
+      lines[i] = (i % 2 == 0 and "X-Many: " or "x-MANY:") .. values[i]
+    end
+    lines[#lines + 1] = "Other: o"
+    local h = core.headers(table.concat(lines, "\r\n"))
+    assert.equal(table.concat(values, ", "), h["x-many"])
+    assert.equal("o", h.other)
+  end)
+
   it("joins a repeated Content-Type like any other header", function()
     local res = core.parse(200, blocks[3], "{}")
     assert.equal("text/plain, application/json", res.content_type)
