@@ -24,7 +24,7 @@ LUA_SRC      = $(wildcard lua/plexauth/*.lua)
 
 # Debian packages the build, the tests and the demo need.
 DEPS = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted luarocks \
-       lua-socket lua-sec openssl pkg-config gcc make ca-certificates
+       lua-socket lua-sec openssl pkg-config gcc make ca-certificates iproute2
 
 # Stages `make test` runs; each prints "NAME: N passed, M failed".
 TEST_STAGES = check check-rock
