@@ -2,15 +2,15 @@
 -- @module plexauth.url
 local M = {}
 
-local function escape_byte(c)
-  return string.format("%%%02X", string.byte(c))
-end
+-- "%XX" for every byte, so escaping is a table look-up per byte.
+local ESCAPED = {}
+for b = 0, 255 do ESCAPED[string.char(b)] = string.format("%%%02X", b) end
 
 --- Percent-encodes every byte but the unreserved ones (RFC 3986).
 -- @tparam string s
 -- @treturn string
 function M.escape(s)
-  return (string.gsub(s, "[^%w%-%._~]", escape_byte))
+  return (string.gsub(s, "[^%w%-%._~]", ESCAPED))
 end
 
 local function query_value(v)
