@@ -27,7 +27,7 @@ DEPS = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted luarocks \
        lua-socket lua-sec openssl pkg-config gcc make ca-certificates iproute2
 
 # Stages `make test` runs; each prints "NAME: N passed, M failed".
-TEST_STAGES = check check-rock
+TEST_STAGES = check check-rock check-install
 # Extra stages CI runs (FULL=1).
 CI_STAGES   =
 
@@ -35,7 +35,7 @@ BUSTED = busted --lua=$(LUA) --lpath='lua/?.lua' --lpath='lua/?/init.lua' \
          --cpath='$(BUILD_DIR)/?.so'
 LUA_ENV = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD_DIR)/?.so;;'
 
-.PHONY: all build deps test check check-rock demo install clean
+.PHONY: all build deps test check check-rock check-install demo install clean
 all: build
 build: $(CORE)
 
@@ -72,7 +72,12 @@ install: build
 	install -d $(DESTDIR)$(LUA_LIBDIR)/plexauth $(DESTDIR)$(LUA_SHAREDIR)/plexauth $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(CORE) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core.so
 	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUA_SHAREDIR)/plexauth/
-	install -m 755 bin/plexauth $(DESTDIR)$(PREFIX)/bin/plexauth
+	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/plexauth > $(DESTDIR)$(PREFIX)/bin/plexauth
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/plexauth
+
+# Install into a scratch DESTDIR, then use the module and the CLI from there.
+check-install:
+	@tools/check-install $(LUA)
 
 clean:
 	rm -rf build
