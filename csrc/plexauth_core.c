@@ -154,6 +154,10 @@ static int transfer_init(lua_State *L, transfer *t)
     t->max_bytes = 1048576;
     curl_easy_setopt(t->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(t->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Straight to the server: no proxy from the environment gets the token
+     * (and libcurl skips reading the proxy variables on every request). */
+    curl_easy_setopt(t->curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(t->curl, CURLOPT_NOPROXY, "*");
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(t->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #else

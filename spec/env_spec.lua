@@ -149,6 +149,17 @@ describe("environment", function()
     assert.is_nil(h["x-plex-client-identifier"])
   end)
 
+  it("ignores proxy variables: the request and its token go straight to the server", function()
+    local proxy = fake.start{ token = srv.token }
+    local url = "http://127.0.0.1:" .. proxy.port
+    local r = child("new", ("{ server_url = %q, token = %q }"):format(srv.url, srv.token),
+                    { http_proxy = url, HTTP_PROXY = url, all_proxy = url, ALL_PROXY = url }, true)
+    assert.matches("^transient%-", r.token or r.raw)
+    assert.equal(1, #srv:log())
+    assert.equal(0, #proxy:log())
+    proxy:stop()
+  end)
+
   it("from_env with opts that are not a table raises ArgumentError (in this process)", function()
     local ok, err = pcall(plexauth.from_env, "http://127.0.0.1")
     assert.is_false(ok)
