@@ -6,8 +6,11 @@ local base, n = arg[1], tonumber(arg[2])
 local t0 = gettime()
 local h = curl.easy_init()
 h:setopt(curl.OPT_URL, base .. "/security/token?type=delegation&scope=all")
-h:setopt(curl.OPT_HTTPHEADER, { "X-Plex-Token: bench-token", "X-Plex-Client-Identifier: bench",
-  "Accept: application/json" })
+-- The same request as plexauth's, User-Agent included (bench/run sets BENCH_UA).
+local headers = { "X-Plex-Token: bench-token", "X-Plex-Client-Identifier: bench",
+  "Accept: application/json" }
+if os.getenv("BENCH_UA") then headers[#headers + 1] = "User-Agent: " .. os.getenv("BENCH_UA") end
+h:setopt(curl.OPT_HTTPHEADER, headers)
 local buf = {}
 h:setopt(curl.OPT_WRITEFUNCTION, function(s, len) buf[#buf + 1] = s; return len end)
 local t1 = t0

@@ -5,7 +5,7 @@ local gettime = socket.gettime
 local base, n = arg[1], tonumber(arg[2])
 local url = base .. "/security/token?type=delegation&scope=all"
 local headers = { ["X-Plex-Token"] = "bench-token", ["X-Plex-Client-Identifier"] = "bench",
-  ["Accept"] = "application/json" }
+  ["Accept"] = "application/json", ["User-Agent"] = os.getenv("BENCH_UA") } -- as plexauth's
 local t0 = gettime()
 local t1 = t0
 for i = 1, n do

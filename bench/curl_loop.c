@@ -111,6 +111,13 @@ int main(int argc, char **argv) {
     hdr = curl_slist_append(hdr, "X-Plex-Token: bench-token");
     hdr = curl_slist_append(hdr, "X-Plex-Client-Identifier: bench");
     hdr = curl_slist_append(hdr, "Accept: application/json");
+    /* The same request as plexauth's, User-Agent included (bench/run sets it). */
+    const char *ua = getenv("BENCH_UA");
+    char ua_line[256];
+    if (ua && *ua) {
+        snprintf(ua_line, sizeof ua_line, "User-Agent: %s", ua);
+        hdr = curl_slist_append(hdr, ua_line);
+    }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);

@@ -50,6 +50,9 @@ end
 local DEFAULT_UA = string.format("plexauth/%s (%s; libcurl %s)",
   string.match(M._VERSION, "[%d.]+$"), lua_version(), core.curl_version)
 
+--- The User-Agent sent when the `user_agent` option is not given.
+M.USER_AGENT = DEFAULT_UA
+
 -- The token must appear in no message or field of an error: replace it
 -- (and `other`, a second secret, when given).
 local function redact(s, token, other)
