@@ -46,7 +46,7 @@ for _, c in ipairs(plexauth.preferred_connections(info.device)) do
   print("", c.uri, c.relay and "relay" or (c["local"] and "local" or "remote"))
 end
 -- connect_device probes every connection at once and keeps the best that
--- answers. The bundled server is told to list loopback connections only: a
+-- answers. The bundled server is told to list two connections: a
 -- closed port first, then itself.
 if server then
   local dead = require("spec.support.fake").free_port()

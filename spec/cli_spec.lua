@@ -60,7 +60,7 @@ describe("bin/plexauth", function()
     for line in string.gmatch(out, "([^\n]*)\n") do lines[#lines + 1] = line end
     assert.are.equal("device-access-token", lines[1])
     assert.are.equal(4, #lines)
-    assert.matches("^https://10%-0%-0%-5%.%x+%.plex%.direct:32400\tlocal$", lines[2])
+    assert.matches("^https://127%-0%-0%-1%.%x+%.plex%.direct:32400\tlocal$", lines[2])
     assert.matches("\tremote$", lines[3])
     assert.matches("\trelay$", lines[4])
     assert.are.equal("source=server%3A%2F%2Fabc", srv:log()[1].query)

@@ -31,14 +31,14 @@ describe("Response.device", function()
     assert.equal("machine-xyz", d.client_identifier)
     assert.equal("device-access-token", d.access_token)
     assert.equal(3, #d.connections)
-    assert.same({ protocol = "https", address = "10.0.0.5", port = 32400, ["local"] = true, relay = false,
-                  uri = "https://10-0-0-5.0123456789abcdef0123456789abcdef.plex.direct:32400" },
+    assert.same({ protocol = "https", address = "127.0.0.1", port = 32400, ["local"] = true, relay = false,
+                  uri = "https://127-0-0-1.0123456789abcdef0123456789abcdef.plex.direct:32400" },
                 d.connections[1])
-    assert.same({ protocol = "https", address = "203.0.113.7", port = 32400, ["local"] = false, relay = false,
-                  uri = "https://203-0-113-7.0123456789abcdef0123456789abcdef.plex.direct:32400" },
+    assert.same({ protocol = "https", address = "127.0.0.2", port = 32400, ["local"] = false, relay = false,
+                  uri = "https://127-0-0-2.0123456789abcdef0123456789abcdef.plex.direct:32400" },
                 d.connections[2])
-    assert.same({ protocol = "https", address = "198.51.100.9", port = 8443, ["local"] = false, relay = true,
-                  uri = "https://198-51-100-9.0123456789abcdef0123456789abcdef.plex.direct:8443" },
+    assert.same({ protocol = "https", address = "127.0.0.3", port = 8443, ["local"] = false, relay = true,
+                  uri = "https://127-0-0-3.0123456789abcdef0123456789abcdef.plex.direct:8443" },
                 d.connections[3])
     for _, conn in ipairs(d.connections) do assert.is_true(is_integer(conn.port)) end
   end)

@@ -94,7 +94,7 @@ describe("fake PMS", function()
       assert.same({ true, false, false }, { dev.Connection[1]["local"], dev.Connection[2]["local"],
                                             dev.Connection[3]["local"] })
       assert.is_true(dev.Connection[3].relay)
-      assert.matches("^https://10%-0%-0%-5%.%x+%.plex%.direct:32400$", dev.Connection[1].uri)
+      assert.matches("^https://127%-0%-0%-1%.%x+%.plex%.direct:32400$", dev.Connection[1].uri)
       assert.equal("source=" .. pct(source), srv:log()[1].query)
     end)
 

@@ -245,10 +245,12 @@ local function device_for(source)
   return {
     name = "Fake PMS", product = "Plex Media Server", clientIdentifier = opts.machine_id,
     accessToken = "device-access-token", source = source,
+    -- Loopback addresses only, so probing this device never leaves the
+    -- machine (nothing listens on these ports).
     Connection = {
-      conn("https", "10.0.0.5", 32400, "10-0-0-5", true, false),
-      conn("https", "203.0.113.7", 32400, "203-0-113-7", false, false),
-      conn("https", "198.51.100.9", 8443, "198-51-100-9", false, true),
+      conn("https", "127.0.0.1", 32400, "127-0-0-1", true, false),
+      conn("https", "127.0.0.2", 32400, "127-0-0-2", false, false),
+      conn("https", "127.0.0.3", 8443, "127-0-0-3", false, true),
     },
   }
 end
