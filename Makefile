@@ -24,10 +24,11 @@ LUA_SRC      = $(wildcard lua/plexauth/*.lua)
 
 # Debian packages the build, the tests and the demo need.
 DEPS = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted luarocks \
-       lua-socket lua-sec openssl pkg-config gcc make ca-certificates iproute2
+       lua-socket lua-sec openssl pkg-config gcc make ca-certificates iproute2 \
+       lua-check cppcheck
 
 # Stages `make test` runs; each prints "NAME: N passed, M failed".
-TEST_STAGES = check check-rock check-install
+TEST_STAGES = lint check check-rock check-install
 # Extra stages CI runs (FULL=1).
 CI_STAGES   =
 
@@ -35,7 +36,7 @@ BUSTED = busted --lua=$(LUA) --lpath='lua/?.lua' --lpath='lua/?/init.lua' \
          --cpath='$(BUILD_DIR)/?.so'
 LUA_ENV = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD_DIR)/?.so;;'
 
-.PHONY: all build deps test check check-rock check-install demo install clean
+.PHONY: all build deps test lint check check-rock check-install demo install clean
 all: build
 build: $(CORE)
 
@@ -55,6 +56,14 @@ deps:
 test: deps
 	@$(MAKE) -s --no-print-directory build
 	@tools/run-tests $(TEST_STAGES) $(if $(FULL),$(CI_STAGES))
+
+# luacheck (no globals, no unused code; .luacheckrc) and cppcheck on the core.
+lint:
+	@ok=0; bad=0; \
+	if luacheck -q --no-color lua bin/plexauth examples spec tools/*.lua bench/*.lua; then ok=$$((ok+1)); else bad=$$((bad+1)); fi; \
+	if cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability --std=c99 \
+	     -I csrc csrc/*.c; then ok=$$((ok+1)); else bad=$$((bad+1)); fi; \
+	echo "lint: $$ok passed, $$bad failed"; [ $$bad -eq 0 ]
 
 # The busted suite on $(LUA_VERSION).
 check: build

@@ -8,8 +8,6 @@ local util = require("spec.support.util")
 
 local raises = util.raises
 
-local with = util.merge
-
 describe("plexauth.new", function()
   local srv
   local clients = {}
