@@ -1,4 +1,4 @@
-# Benchmark (issue 4): `make bench` runs bench/run against a loopback nginx.
+# Benchmark: `make bench` runs bench/run against a loopback nginx.
 # Uses LUA_VERSION, LUA, BUILD_DIR and the `build` target from the top-level Makefile.
 BENCH_PKGS = lua5.4 liblua5.4-dev lua5.2 lua-curl lua-cjson lua-socket libcurl4-openssl-dev \
              pkg-config gcc valgrind hyperfine time
@@ -14,7 +14,7 @@ bench-deps:
 	  dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
 	if [ -n "$$(echo $$missing)" ]; then \
-	  echo "bench-deps: installing$$missing"; \
+	  echo "bench-deps: installing $$(echo $$missing)"; \
 	  $(BENCH_SUDO) apt-get update -qq && \
 	  $(BENCH_SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || exit 1; \
 	  case "$$missing" in *nginx-light*) if command -v systemctl >/dev/null && systemctl is-active -q nginx; then \
