@@ -1,4 +1,4 @@
-# Issue 3: memory safety. Uses LUA_VERSION, LUA, LUA_PC, BUILD_DIR, WARN,
+# Memory safety. Uses LUA_VERSION, LUA, LUA_PC, BUILD_DIR, WARN,
 # PKG_CFLAGS, PKG_LIBS, CORE_SRC, CORE_HDR and `build` from the Makefile.
 # The fault, TLS, hostile-input and secrecy specs are plain specs under spec/.
 #
