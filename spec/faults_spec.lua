@@ -5,6 +5,7 @@ local fake = require("spec.support.fake")
 local plexauth = require("plexauth")
 local core = require("plexauth.core")
 local errors = plexauth.errors
+local util = require("spec.support.util")
 
 -- Upper bound allowed beyond `timeout` (memcheck runs set it higher).
 local SLACK = tonumber(os.getenv("PLEXAUTH_SPEC_SLACK")) or 1
@@ -87,8 +88,32 @@ describe("faults", function()
       transport("connect", 7, err)
     end)
 
-    it("an unresolvable host is reason resolve", function()
-      transport("resolve", 6, failure{ server_url = "http://nonexistent.invalid:1" })
+    it("an unresolvable host is reason resolve (in a loopback-only network namespace)", function()
+      -- Outside a namespace the lookup would send a DNS query off the machine.
+      if not util.have_netns() then
+        pending("cannot make a network namespace (unshare -n)")
+        return
+      end
+      local dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p " .. util.q(dir)))
+      local out = util.run_isolated(dir, [[
+        local plexauth = require("plexauth")
+        local core = require("plexauth.core")
+        local c = plexauth.new{ server_url = "http://nonexistent.invalid:1", token = ...,
+                                timeout = 1, retries = false }
+        local t0 = core.now()
+        local ok, e = pcall(c.get_transient_token, c)
+        print("ok=" .. tostring(ok), "kind=" .. tostring(e.kind), "reason=" .. tostring(e.reason),
+              "code=" .. tostring(e.curl_code), ("elapsed=%.3f"):format(core.now() - t0))
+        print("text=" .. tostring(e))
+      ]], "secret-token-5150")
+      os.execute("rm -rf " .. util.q(dir))
+      assert.matches("ok=false\tkind=transport\treason=resolve\tcode=6\t", out)
+      local elapsed = tonumber(out:match("elapsed=([%d.]+)"))
+      assert.is_true(elapsed ~= nil and elapsed < 1 + SLACK, out)
+      assert.matches("text=plexauth: transport: ", out)
+      assert.is_nil(out:find("secret-token-5150", 1, true))
     end)
 
     it("a body over max_response_bytes with Content-Length is reason too_large", function()

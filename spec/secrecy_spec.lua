@@ -141,9 +141,8 @@ describe("secrecy", function()
     local refused = client{ server_url = "http://127.0.0.1:" .. fake.free_port() }
     fails("refused", refused.get_transient_token, refused)
     refused:close()
-    local r = client{ server_url = "http://nonexistent.invalid:1" }
-    fails("resolve", r.get_transient_token, r)
-    r:close()
+    -- An unresolvable name (reason resolve) is checked for the token in
+    -- faults_spec, inside a network namespace: no DNS query leaves the machine.
     c:close()
   end)
 
