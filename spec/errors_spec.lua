@@ -24,10 +24,12 @@ end
 
 local is_integer = util.is_integer
 
--- tostring is "plexauth: <kind>: <message>" and leaks no token.
+-- tostring is "plexauth: <kind>: <message> (at <caller's file:line>)" and
+-- leaks no token.
 local function check_string(err, kind)
   local s = tostring(err)
-  assert.equal("plexauth: " .. kind .. ": " .. tostring(err.message), s)
+  assert.matches("^spec/errors_spec%.lua:%d+$", err.where)
+  assert.equal("plexauth: " .. kind .. ": " .. tostring(err.message) .. " (at " .. err.where .. ")", s)
   assert.is_string(err.message)
   assert.is_true(#err.message > 0)
   assert.is_nil(s:find(TOKEN, 1, true), s)

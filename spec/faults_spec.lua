@@ -126,7 +126,7 @@ describe("faults", function()
       srv:script{ { big = 5000, chunked = true } }
       local err = failure{ max_response_bytes = 4096 }
       transport("too_large", nil, err)
-      assert.equal("response larger than 4096 bytes", err.message)
+      assert.equal(srv.host .. ":" .. srv.port .. ": response larger than 4096 bytes", err.message)
     end)
 
     it("a huge chunked body is cut at the limit and the client stays usable", function()

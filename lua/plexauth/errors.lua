@@ -1,8 +1,43 @@
 --- Error classes of plexauth.
 -- Every failure raises a table whose class chain ends at `Error`;
--- `tostring(err)` gives `"plexauth: <kind>: <message>"`.
+-- `tostring(err)` gives `"plexauth: <kind>: <message>"`, followed by
+-- `" (at file:line)"` when the error knows the caller's position (`where`).
 -- @module plexauth.errors
 local M = {}
+
+---@class plexauth.Error
+---@field kind string
+---@field message string
+---@field operation string|nil the operation id, e.g. "getTransientToken"
+---@field where string|nil "file:line" of the code that called plexauth
+
+---@class plexauth.ArgumentError: plexauth.Error
+
+---@class plexauth.TransportError: plexauth.Error
+---@field reason string "timeout", "connect", "resolve", "tls", "too_large", "protocol", "cancelled" or "other"
+---@field curl_code integer
+---@field attempts integer
+---@field failures table|nil connect_device: `{uri=, error=}` per connection tried
+
+---@class plexauth.APIError: plexauth.Error
+---@field status_code integer
+---@field content_type string|nil
+---@field headers table<string, string>
+---@field body string
+---@field attempts integer
+
+---@class plexauth.Unauthorized: plexauth.APIError
+---@field errors {code: any, message: any, status: any}[]
+
+---@class plexauth.TwoFactorRequired: plexauth.Unauthorized
+
+---@class plexauth.PinExpired: plexauth.Error
+---@field pin_id integer
+
+---@class plexauth.DecodeError: plexauth.Error
+---@field status_code integer
+---@field content_type string|nil
+---@field body string
 
 local function class(name, kind, parent)
   local c = { name = name, kind = kind, __tostring = parent and parent.__tostring }
@@ -14,7 +49,9 @@ end
 --- Base class of all errors.
 M.Error = class("Error", "error")
 M.Error.__tostring = function(e)
-  return "plexauth: " .. tostring(e.kind) .. ": " .. tostring(e.message)
+  local s = "plexauth: " .. tostring(e.kind) .. ": " .. tostring(e.message)
+  if e.where then s = s .. " (at " .. e.where .. ")" end
+  return s
 end
 
 --- Bad option or argument, raised before any network activity.
@@ -25,12 +62,16 @@ M.TransportError = class("TransportError", "transport", M.Error)
 M.APIError = class("APIError", "api", M.Error)
 --- HTTP 401; `errors` lists `{code=, message=, status=}` from a JSON body.
 M.Unauthorized = class("Unauthorized", "unauthorized", M.APIError)
+--- plex.tv's sign-in answered 401 code 1029: a verification code is needed.
+M.TwoFactorRequired = class("TwoFactorRequired", "two_factor_required", M.Unauthorized)
+--- A PIN's lifetime ended before it was linked (`pin_id`).
+M.PinExpired = class("PinExpired", "pin_expired", M.Error)
 --- A 2xx answer whose body is not what the operation expects.
 M.DecodeError = class("DecodeError", "decode", M.Error)
 
 --- Makes an error of class `cls` from the fields in `fields` (taken over).
 -- @param cls an error class
--- @param fields table with at least `message`
+-- @tparam table fields at least `message`
 -- @return the error
 function M.new(cls, fields)
   fields.kind = cls.kind
@@ -40,6 +81,7 @@ end
 --- True when `value` is an error of class `cls` or of a subclass.
 -- @param value anything
 -- @param cls an error class (default `Error`)
+-- @treturn boolean
 function M.is(value, cls)
   if type(value) ~= "table" or rawget(value, "__index") ~= nil then
     return false -- not an error, or a class itself
@@ -53,9 +95,63 @@ function M.is(value, cls)
   return false
 end
 
+-- A chunk of plexauth's own: its modules (`.../plexauth/x.lua`, or
+-- `plexauth/x.lua` when preloaded from the static library). The CLI is the
+-- caller, not plexauth.
+local function ours(source)
+  return string.find(source, "plexauth/[%w_/]+%.lua$") ~= nil
+end
+
+--- "file:line" of the innermost caller outside plexauth's modules, or nil.
+-- @treturn string|nil
+function M.caller()
+  local level = 2
+  while true do
+    local info = debug.getinfo(level, "Sl")
+    if not info then return nil end
+    if info.what ~= "C" and not ours(info.source) then
+      local src = info.source
+      src = string.sub(src, 1, 1) == "@" and string.sub(src, 2) or info.short_src
+      return info.currentline and info.currentline > 0 and (src .. ":" .. info.currentline) or src
+    end
+    level = level + 1
+  end
+end
+
+--- Raises `err` (an error) at the caller's position: sets `where` once.
+function M.raise(err)
+  if err.where == nil then err.where = M.caller() end
+  error(err, 0)
+end
+
+--- A value as an argument message shows it: its type, and strings quoted
+-- (`string "5"`, `number 5`, `boolean true`, `nil`, `table`).
+-- @param v
+-- @treturn string
+function M.describe(v)
+  local t = type(v)
+  if t == "string" then
+    if #v > 60 then v = string.sub(v, 1, 57) .. "..." end
+    return string.format("string %q", v)
+  elseif t == "number" or t == "boolean" then
+    return t .. " " .. tostring(v)
+  end
+  return t
+end
+
 --- Raises an `ArgumentError` with a message built by `string.format`.
 function M.argument(fmt, ...)
-  error(M.new(M.ArgumentError, { message = string.format(fmt, ...) }), 0)
+  M.raise(M.new(M.ArgumentError, { message = string.format(fmt, ...) }))
+end
+
+--- Raises an `ArgumentError` unless every key of table `t` is in the set
+-- `known`; `what` names the table in the message.
+function M.check_keys(what, t, known)
+  for k in pairs(t) do
+    if not known[k] then
+      M.argument("%s: unknown field %s", what, type(k) == "string" and k or M.describe(k))
+    end
+  end
 end
 
 return M

@@ -1,10 +1,23 @@
 --- Validating client options and turning them into transport settings.
 -- @module plexauth.options
+local core = require("plexauth.core")
 local errors = require("plexauth.errors")
 local url = require("plexauth.url")
 
 local M = {}
-local argument = errors.argument
+local argument, describe = errors.argument, errors.describe
+
+local function lua_version()
+  if type(jit) == "table" and jit.version then return jit.version end
+  return _VERSION
+end
+
+--- The version, as in `plexauth._VERSION`.
+M.VERSION = "0.2.0"
+
+--- The User-Agent sent when the `user_agent` option is not given.
+M.USER_AGENT = string.format("plexauth/%s (%s; libcurl %s)", M.VERSION, lua_version(),
+                             core.curl_version)
 
 --- Identity options and the headers they are sent as, in sending order.
 M.identity = {
@@ -24,7 +37,7 @@ local KNOWN = {
   server_url = true, protocol = true, ip = true, port = true, token = true,
   timeout = true, connect_timeout = true, retries = true, verify_tls = true,
   ca_file = true, max_response_bytes = true, user_agent = true,
-  resolve = true, plex_direct = true, hooks = true,
+  resolve = true, plex_direct = true, hooks = true, loop = true,
 }
 for _, pair in ipairs(M.identity) do KNOWN[pair[1]] = true end
 
@@ -43,7 +56,7 @@ end
 --- Raises `ArgumentError` unless `v` is a string free of CR, LF and NUL.
 function M.check_header_value(name, v)
   if type(v) ~= "string" then
-    argument("%s must be a string (got %s)", name, type(v))
+    argument("%s must be a string (got %s)", name, describe(v))
   end
   if string.find(v, "[\r\n%z]") then
     argument("%s must not contain CR, LF or NUL", name)
@@ -63,7 +76,7 @@ local function check_number(opts, k, min_exclusive)
   local v = opts[k]
   if v == nil then return nil end
   if type(v) ~= "number" or v ~= v or v == math.huge or v <= min_exclusive then
-    argument("%s must be a number > %s (got %s)", k, min_exclusive, tostring(v))
+    argument("%s must be a number > %s (got %s)", k, min_exclusive, describe(v))
   end
   return v
 end
@@ -71,7 +84,7 @@ end
 local function check_boolean(opts, k)
   local v = opts[k]
   if v ~= nil and type(v) ~= "boolean" then
-    argument("%s must be a boolean (got %s)", k, type(v))
+    argument("%s must be a boolean (got %s)", k, describe(v))
   end
   return v
 end
@@ -79,13 +92,13 @@ end
 local function check_retries(r)
   if r == nil or r == false then return r end
   if type(r) ~= "table" then
-    argument("retries must be a table or false (got %s)", type(r))
+    argument("retries must be a table or false (got %s)", describe(r))
   end
   for k, v in pairs(r) do
     local kind = RETRY_KEYS[k]
     local bad
     if not kind then
-      argument("retries: unknown field %s", tostring(k))
+      argument("retries: unknown field %s", type(k) == "string" and k or describe(k))
     elseif kind == "count" then
       bad = not is_integer(v) or v < 1
     elseif kind == "seconds" then
@@ -102,14 +115,14 @@ local function check_retries(r)
         end
       end
     end
-    if bad then argument("retries.%s has a bad value (%s)", k, tostring(v)) end
+    if bad then argument("retries.%s has a bad value (got %s)", k, describe(v)) end
   end
   return r
 end
 
 --- Validates a `resolve` entry `host:port:address`.
 function M.check_resolve_entry(e)
-  if type(e) ~= "string" then argument("resolve entries must be strings") end
+  if type(e) ~= "string" then argument("resolve entries must be strings (got %s)", describe(e)) end
   local host, port, addr = string.match(e, "^([^:%[%]%s]+):(%d+):(.+)$")
   if addr then addr = string.match(addr, "^%[(.*)%]$") or addr end
   local p = tonumber(port)
@@ -122,29 +135,43 @@ end
 
 local function check_hooks(h)
   if h == nil then return nil end
-  if type(h) ~= "table" then argument("hooks must be a table (got %s)", type(h)) end
+  if type(h) ~= "table" then argument("hooks must be a table (got %s)", describe(h)) end
   for k, v in pairs(h) do
-    if not HOOKS[k] then argument("hooks: unknown hook %s", tostring(k)) end
-    if type(v) ~= "function" then argument("hooks.%s must be a function", k) end
+    if not HOOKS[k] then argument("hooks: unknown hook %s", type(k) == "string" and k or describe(k)) end
+    if type(v) ~= "function" then argument("hooks.%s must be a function (got %s)", k, describe(v)) end
   end
   return h
 end
 
+local function check_loop(l)
+  if l ~= nil and not require("plexauth.loop").is_loop(l) then
+    argument("loop must be a loop from plexauth.loops (got %s)", describe(l))
+  end
+  return l
+end
+
+--- The names of the client options (a set).
+M.KNOWN = KNOWN
+
 --- Checks `opts` as given to `plexauth.new` and returns the settings the
--- client keeps: `base` URL, the header list, transport options, retries and
--- hooks. Raises `ArgumentError` on anything wrong.
+-- client keeps: `base` URL, the header list, transport options, retries,
+-- hooks and loop. Raises `ArgumentError` on anything wrong.
 -- @tparam table opts
-function M.check(opts)
+-- @tparam[opt] table known the option names allowed (a set; default: the
+--   client's)
+function M.check(opts, known)
   if opts == nil then opts = {} end
-  if type(opts) ~= "table" then argument("options must be a table (got %s)", type(opts)) end
+  if type(opts) ~= "table" then argument("options must be a table (got %s)", describe(opts)) end
   for k in pairs(opts) do
-    if not KNOWN[k] then argument("unknown option %s", tostring(k)) end
+    if not (known or KNOWN)[k] then
+      argument("unknown option %s", type(k) == "string" and k or describe(k))
+    end
   end
   local base
   local server_url = opts.server_url
   if server_url ~= nil then
     if type(server_url) ~= "string" then
-      argument("server_url must be a string (got %s)", type(server_url))
+      argument("server_url must be a string (got %s)", describe(server_url))
     end
     local scheme, host, port = url.split(server_url)
     if not scheme or (scheme ~= "http" and scheme ~= "https")
@@ -157,15 +184,15 @@ function M.check(opts)
   else
     local protocol = opts.protocol or "http"
     if protocol ~= "http" and protocol ~= "https" then
-      argument("protocol must be \"http\" or \"https\" (got %s)", tostring(protocol))
+      argument("protocol must be \"http\" or \"https\" (got %s)", describe(protocol))
     end
     local ip = opts.ip or "127.0.0.1"
     if type(ip) ~= "string" or ip == "" or string.find(ip, "[%s%c/?#@]") then
-      argument("ip must be a host name or address (got %s)", tostring(ip))
+      argument("ip must be a host name or address (got %s)", describe(ip))
     end
     local port = opts.port or 32400
     if not is_integer(port) or port < 1 or port > 65535 then
-      argument("port must be an integer 1-65535 (got %s)", tostring(port))
+      argument("port must be an integer 1-65535 (got %s)", describe(port))
     end
     base = string.format("%s://%s:%d", protocol, url.bracket(ip), port)
   end
@@ -186,7 +213,7 @@ function M.check(opts)
   check_number(opts, "connect_timeout", 0)
   local max = opts.max_response_bytes
   if max ~= nil and (not is_integer(max) or max < 1) then
-    argument("max_response_bytes must be a positive integer (got %s)", tostring(max))
+    argument("max_response_bytes must be a positive integer (got %s)", describe(max))
   end
   check_boolean(opts, "verify_tls")
   check_boolean(opts, "plex_direct")
@@ -203,11 +230,11 @@ function M.check(opts)
   if pin then resolve[1] = pin end
   if opts.resolve ~= nil then
     if type(opts.resolve) ~= "table" then
-      argument("resolve must be a table of strings (got %s)", type(opts.resolve))
+      argument("resolve must be a table of strings (got %s)", describe(opts.resolve))
     end
     for k in pairs(opts.resolve) do
       if not is_integer(k) or k < 1 or k > #opts.resolve then
-        argument("resolve must be a list of strings (has key %s)", tostring(k))
+        argument("resolve must be a list of strings (has key %s)", describe(k))
       end
     end
     for _, e in ipairs(opts.resolve) do resolve[#resolve + 1] = M.check_resolve_entry(e) end
@@ -219,6 +246,7 @@ function M.check(opts)
     named_headers = named,
     headers = headers,
     user_agent = ua,
+    agent = ua or M.USER_AGENT,
     transport = {
       timeout = opts.timeout or 30,
       connect_timeout = opts.connect_timeout or 10,
@@ -229,6 +257,7 @@ function M.check(opts)
     },
     retries = check_retries(opts.retries),
     hooks = check_hooks(opts.hooks),
+    loop = check_loop(opts.loop),
   }
 end
 

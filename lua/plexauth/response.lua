@@ -1,0 +1,34 @@
+--- The Response class: what every call returns.
+-- @module plexauth.response
+local core = require("plexauth.core")
+
+---@class plexauth.Response
+---@field status_code integer
+---@field content_type string|nil
+---@field headers table<string, string> lower-case names; repeated headers joined with ", "
+---@field body string
+---@field object any the decoded JSON body, or nil when it is not JSON
+---@field token string|nil getTransientToken: the transient token
+---@field device plexauth.Device|nil getSourceConnectionInformation: the source's device
+local Response = {}
+Response.__name = "plexauth.Response"
+
+-- The core leaves headers as the raw block until they are first read.
+function Response.__index(r, k)
+  if k == "headers" then
+    local raw = rawget(r, "raw_headers")
+    if raw then
+      local h = core.headers(raw)
+      r.headers, r.raw_headers = h, nil
+      return h
+    end
+  end
+  return Response[k]
+end
+
+-- No header values: a hostile server may echo the token in any of them.
+function Response.__tostring(r)
+  return string.format("plexauth.Response (%d, %d bytes)", r.status_code, #r.body)
+end
+
+return Response
