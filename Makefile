@@ -80,7 +80,8 @@ demo: deps
 install: build
 	install -d $(DESTDIR)$(LUA_LIBDIR)/plexauth $(DESTDIR)$(LUA_SHAREDIR)/plexauth $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(CORE) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core.so
-	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUA_SHAREDIR)/plexauth/
+	for f in $$(cd lua && find plexauth -name '*.lua'); do \
+	  install -D -m 644 lua/$$f $(DESTDIR)$(LUA_SHAREDIR)/$$f || exit 1; done
 	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/plexauth > $(DESTDIR)$(PREFIX)/bin/plexauth
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/plexauth
 
