@@ -1,7 +1,7 @@
 # plexauth: build, test, demo, install.
 # `make demo` and `make test` install missing Debian packages first (deps).
 
-VERSION      = 0.1.0
+VERSION      = 0.2.0
 LUA_VERSION ?= 5.4
 # LUA_VERSION=jit builds for LuaJIT 2.1 (Lua 5.1 ABI).
 LUA_ABI      = $(if $(filter jit,$(LUA_VERSION)),5.1,$(LUA_VERSION))
