@@ -1,30 +1,47 @@
-# Releasing: the rockspecs and the man page.
-# Uses VERSION, LUA, BUILD_DIR, DEPS, TEST_STAGES and the `deps` and `build`
-# targets of the Makefile.
+# Releasing: the rockspecs, the source rock and the man page.
+# Uses VERSION, LUA, LUA_ABI, BUILD_DIR, DEPS, TEST_STAGES and the
+# `deps` and `build` targets of the Makefile.
 #
 #   make rockspec      plexauth-$(VERSION)-1.rockspec and plexauth-scm-1.rockspec,
 #                      their module lists made from lua/plexauth/**/*.lua
+#   make dist          the rockspecs, then dist/plexauth-$(VERSION).tar.gz and
+#                      dist/plexauth-$(VERSION)-1.src.rock (tools/dist)
 #
 # Stages (each prints "NAME: N passed, M failed"):
+#   check-dist    the committed rockspecs list every module; the src.rock installs
+#                 offline into a scratch tree; plexauth and its CLI run from there
 #   check-man     man/plexauth.1 renders without a warning; it documents --help
 
 ROCKSPEC     = plexauth-$(VERSION)-1.rockspec
 SCM_ROCKSPEC = plexauth-scm-1.rockspec
-# Debian packages the release stages need; `make test` installs them.
-RELEASE_PKGS = man-db groff-base
+DIST_DIR     = dist
+# Debian packages `make dist` needs, and those the release stages need too;
+# `make test` installs them.
+DIST_PKGS    = zip gzip tar
+RELEASE_PKGS = $(DIST_PKGS) git unzip luarocks man-db groff-base
 DEPS        += $(RELEASE_PKGS)
-TEST_STAGES += check-man
+TEST_STAGES += check-dist check-man
 
 # apt-get install what is missing of a list, as `deps` does.
 release_need = $(MAKE) -s --no-print-directory deps DEPS='$(1)'
 
-.PHONY: rockspec release-deps check-man
+.PHONY: rockspec dist dist-deps release-deps check-dist check-man
+dist-deps:
+	@$(call release_need,$(DIST_PKGS))
+
 release-deps:
 	@$(call release_need,$(RELEASE_PKGS))
 
 rockspec:
 	@$(LUA) tools/rockspec.lua write $(VERSION) > $(ROCKSPEC).tmp && mv $(ROCKSPEC).tmp $(ROCKSPEC)
 	@$(LUA) tools/rockspec.lua write scm > $(SCM_ROCKSPEC).tmp && mv $(SCM_ROCKSPEC).tmp $(SCM_ROCKSPEC)
+
+dist: dist-deps rockspec
+	@tools/dist $(VERSION) $(ROCKSPEC) $(DIST_DIR)
+
+# Packs the committed rockspec (not one written anew) and installs it.
+check-dist: release-deps
+	@tools/check-dist $(VERSION) $(LUA_ABI)
 
 check-man: release-deps build
 	@tools/check-man $(VERSION) $(LUA) $(BUILD_DIR)
