@@ -12,6 +12,7 @@
 #   check-dist    the committed rockspecs list every module; the src.rock installs
 #                 offline into a scratch tree; plexauth and its CLI run from there
 #   check-man     man/plexauth.1 renders without a warning; it documents --help
+#   check-readme  README.md's "Installing" commands, verbatim, in a scratch HOME
 #   check-doc     `ldoc` exits 0 with no warning, one page per module (CI only:
 #                 warnings in the sources' doc comments are still to be fixed)
 
@@ -27,13 +28,13 @@ RELEASE_PKGS = $(DIST_PKGS) git unzip luarocks man-db groff-base
 # ...and `make doc`: LDoc runs on Lua 5.2 or 5.1 (lua-any), lua-discount renders Markdown.
 DOC_PKGS     = lua-ldoc lua-discount lua5.1
 DEPS        += $(RELEASE_PKGS)
-TEST_STAGES += check-dist check-man
+TEST_STAGES += check-dist check-man check-readme
 CI_STAGES   += check-doc
 
 # apt-get install what is missing of a list, as `deps` does.
 release_need = $(MAKE) -s --no-print-directory deps DEPS='$(1)'
 
-.PHONY: rockspec dist doc dist-deps release-deps doc-deps check-dist check-man check-doc
+.PHONY: rockspec dist doc dist-deps release-deps doc-deps check-dist check-man check-readme check-doc
 dist-deps:
 	@$(call release_need,$(DIST_PKGS))
 
@@ -56,6 +57,9 @@ check-dist: release-deps
 
 check-man: release-deps build
 	@tools/check-man $(VERSION) $(LUA) $(BUILD_DIR)
+
+check-readme: release-deps
+	@README_DEPS='$(sort $(DEPS))' tools/check-readme
 
 # Writes what it can and prints LDoc's warnings; check-doc fails on any.
 doc: doc-deps
