@@ -1,7 +1,7 @@
 # plexauth: build, test, demo, install.
 # `make demo` and `make test` install missing Debian packages first (deps).
 
-VERSION      = 0.1.0
+VERSION      = 0.2.0
 LUA_VERSION ?= 5.4
 # LUA_VERSION=jit builds for LuaJIT 2.1 (Lua 5.1 ABI).
 LUA_ABI      = $(if $(filter jit,$(LUA_VERSION)),5.1,$(LUA_VERSION))
@@ -12,6 +12,7 @@ CORE         = $(BUILD_DIR)/plexauth/core.so
 PREFIX      ?= /usr/local
 LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 LUA_SHAREDIR?= $(PREFIX)/share/lua/$(LUA_ABI)
+MANDIR      ?= $(PREFIX)/share/man
 
 CC          ?= cc
 CFLAGS      ?= -O2 -g
@@ -78,9 +79,12 @@ demo: deps
 	@$(LUA_ENV) $(LUA) examples/demo.lua
 
 install: build
-	install -d $(DESTDIR)$(LUA_LIBDIR)/plexauth $(DESTDIR)$(LUA_SHAREDIR)/plexauth $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(LUA_LIBDIR)/plexauth $(DESTDIR)$(LUA_SHAREDIR)/plexauth $(DESTDIR)$(PREFIX)/bin \
+	  $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(CORE) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core.so
-	install -m 644 $(LUA_SRC) $(DESTDIR)$(LUA_SHAREDIR)/plexauth/
+	for f in $$(cd lua && find plexauth -name '*.lua'); do \
+	  install -D -m 644 lua/$$f $(DESTDIR)$(LUA_SHAREDIR)/$$f || exit 1; done
+	install -m 644 man/plexauth.1 $(DESTDIR)$(MANDIR)/man1/plexauth.1
 	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/plexauth > $(DESTDIR)$(PREFIX)/bin/plexauth
 	chmod 755 $(DESTDIR)$(PREFIX)/bin/plexauth
 

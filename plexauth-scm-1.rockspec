@@ -1,3 +1,4 @@
+-- Written by `make rockspec` (tools/rockspec.lua) from the source tree; do not edit.
 rockspec_format = "3.0"
 package = "plexauth"
 version = "scm-1"
@@ -5,20 +6,26 @@ source = {
   url = "git+https://example.invalid/plexauth.git",
 }
 description = {
-  summary = "Plex Media Server authentication: transient tokens and source connection information",
-  detailed = [[
-plexauth talks to the authentication API of Plex Media Server: transient
-tokens (GET /security/token) and source connection information
-(GET /security/resources), over a thin C core on libcurl.
-]],
+  summary = "Plex authentication: transient tokens, source connections and plex.tv accounts",
+  detailed = [=[
+plexauth talks to the authentication API of Plex Media Server (transient
+tokens, source connection information, connecting to the best of a
+server's connections) and to plex.tv (PIN login, sign-in, the user's
+servers), over a thin C core on libcurl. Calls block, or run as tasks of
+an event loop (luv, cqueues, copas, mpv, or its own). Comes with the
+`plexauth` command, its man page (man/plexauth.1) and docs/.
+]=],
   license = "MIT",
 }
 dependencies = {
   "lua >= 5.1, < 5.5",
   "lua-cjson",
 }
+-- Only the library is looked for: Debian keeps curl/curl.h under
+-- /usr/include/<multiarch>, which the C compiler searches by itself but
+-- LuaRocks 3.8 does not. Elsewhere set CURL_DIR, or CURL_INCDIR and CURL_LIBDIR.
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  CURL = { library = "curl" },
 }
 build = {
   type = "builtin",
@@ -30,13 +37,14 @@ build = {
       libraries = { "curl" },
     },
     ["plexauth"] = "lua/plexauth/init.lua",
+    ["plexauth.device"] = "lua/plexauth/device.lua",
     ["plexauth.errors"] = "lua/plexauth/errors.lua",
     ["plexauth.options"] = "lua/plexauth/options.lua",
     ["plexauth.retry"] = "lua/plexauth/retry.lua",
     ["plexauth.url"] = "lua/plexauth/url.lua",
-    ["plexauth.device"] = "lua/plexauth/device.lua",
   },
   install = {
     bin = { plexauth = "bin/plexauth" },
   },
+  copy_directories = { "docs", "man" },
 }

@@ -1,0 +1,54 @@
+-- Written by `make rockspec` (tools/rockspec.lua) from the source tree; do not edit.
+rockspec_format = "3.0"
+package = "plexauth"
+version = "0.2.0-1"
+source = {
+  -- `make dist` writes dist/plexauth-0.2.0-1.src.rock: this rockspec and this
+  -- tarball of the source tree. LuaRocks unpacks the tarball from the rock;
+  -- nothing is downloaded.
+  url = "plexauth-0.2.0.tar.gz",
+  dir = "plexauth-0.2.0",
+}
+description = {
+  summary = "Plex authentication: transient tokens, source connections and plex.tv accounts",
+  detailed = [=[
+plexauth talks to the authentication API of Plex Media Server (transient
+tokens, source connection information, connecting to the best of a
+server's connections) and to plex.tv (PIN login, sign-in, the user's
+servers), over a thin C core on libcurl. Calls block, or run as tasks of
+an event loop (luv, cqueues, copas, mpv, or its own). Comes with the
+`plexauth` command, its man page (man/plexauth.1) and docs/.
+]=],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1, < 5.5",
+  "lua-cjson",
+}
+-- Only the library is looked for: Debian keeps curl/curl.h under
+-- /usr/include/<multiarch>, which the C compiler searches by itself but
+-- LuaRocks 3.8 does not. Elsewhere set CURL_DIR, or CURL_INCDIR and CURL_LIBDIR.
+external_dependencies = {
+  CURL = { library = "curl" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["plexauth.core"] = {
+      sources = { "csrc/plexauth_core.c", "csrc/response.c" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl" },
+    },
+    ["plexauth"] = "lua/plexauth/init.lua",
+    ["plexauth.device"] = "lua/plexauth/device.lua",
+    ["plexauth.errors"] = "lua/plexauth/errors.lua",
+    ["plexauth.options"] = "lua/plexauth/options.lua",
+    ["plexauth.retry"] = "lua/plexauth/retry.lua",
+    ["plexauth.url"] = "lua/plexauth/url.lua",
+  },
+  install = {
+    bin = { plexauth = "bin/plexauth" },
+  },
+  copy_directories = { "docs", "man" },
+}
