@@ -21,7 +21,7 @@ PKG_CFLAGS   = $(shell pkg-config --cflags $(LUA_PC) libcurl 2>/dev/null)
 PKG_LIBS     = $(shell pkg-config --libs libcurl 2>/dev/null)
 CORE_SRC     = csrc/plexauth_core.c csrc/transfer.c csrc/multi.c csrc/response.c
 CORE_HDR     = csrc/compat.h csrc/response.h csrc/transfer.h
-LUA_SRC      = $(wildcard lua/plexauth/*.lua)
+LUA_SRC      = $(shell find lua/plexauth -name '*.lua' | LC_ALL=C sort)
 
 # Debian packages the build, the tests and the demo need.
 DEPS = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted luarocks \

@@ -1,7 +1,9 @@
 --- lua2c.lua OUT.c FILE.lua...: writes a C file holding each Lua source as a
 -- byte array, and the table `pa_lua_sources` (csrc/preload.h) that
 -- plexauth_preload registers in package.preload. `lua/plexauth/init.lua`
--- becomes module `plexauth`, `lua/plexauth/x.lua` module `plexauth.x`.
+-- becomes module `plexauth`, `lua/plexauth/x.lua` module `plexauth.x`,
+-- `lua/plexauth/a/init.lua` module `plexauth.a`, `lua/plexauth/a/b.lua`
+-- module `plexauth.a.b`.
 -- Runs on Lua 5.1 to 5.4 and LuaJIT.
 local out_path = assert(arg[1], "usage: lua2c.lua OUT.c FILE.lua...")
 local parts = {
@@ -11,8 +13,9 @@ local parts = {
 local entries = {}
 for i = 2, #arg do
   local path = arg[i]
-  local base = assert(path:match("([%w_]+)%.lua$"), "not a .lua file: " .. path)
-  local module = base == "init" and "plexauth" or "plexauth." .. base
+  local rel = assert(path:match("(plexauth/[%w_/]+)%.lua$"), "not a lua/plexauth/ file: " .. path)
+  local module = rel:gsub("/", "."):gsub("%.init$", "")
+  local base = rel:gsub("/", "_")
   local f = assert(io.open(path, "rb"))
   local src = f:read("*a")
   f:close()
@@ -27,8 +30,8 @@ for i = 2, #arg do
     end
   end
   parts[#parts + 1] = "\n  " .. table.concat(bytes, ",") .. (#bytes > 0 and "," or "") .. "0\n};\n"
-  entries[#entries + 1] = string.format("  {\"%s\", \"@plexauth/%s.lua\", (const char *)%s, %d},\n",
-                                        module, base, name, #src)
+  entries[#entries + 1] = string.format("  {\"%s\", \"@%s.lua\", (const char *)%s, %d},\n",
+                                        module, rel, name, #src)
 end
 parts[#parts + 1] = "\nconst pa_lua_source pa_lua_sources[] = {\n"
 parts[#parts + 1] = table.concat(entries)

@@ -33,6 +33,21 @@ local function module_of(path)
   return (name:gsub("%.init$", ""))
 end
 
+--- The C core's sources: csrc/*.c but preload.c (the static library's).
+local function c_sources()
+  local p = assert(io.popen("find csrc -maxdepth 1 -name '*.c' ! -name preload.c 2>/dev/null | LC_ALL=C sort"))
+  local files = {}
+  for line in p:lines() do files[#files + 1] = line end
+  p:close()
+  return files
+end
+
+local function quoted_list(list)
+  local q = {}
+  for i, v in ipairs(list) do q[i] = string.format("%q", v) end
+  return table.concat(q, ", ")
+end
+
 local function modules()
   local list = {}
   for _, f in ipairs(lua_files()) do list[#list + 1] = { name = module_of(f), file = f } end
@@ -96,13 +111,14 @@ build = {
   type = "builtin",
   modules = {
     ["plexauth.core"] = {
-      sources = { "csrc/plexauth_core.c", "csrc/response.c" },
+      sources = { @SOURCES@ },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
       libraries = { "curl" },
     },
 ]],
   }
+  out[#out] = (out[#out]:gsub("@SOURCES@", quoted_list(c_sources())))
   for _, m in ipairs(modules()) do
     out[#out + 1] = string.format('    [%q] = %q,\n', m.name, m.file)
   end
@@ -162,9 +178,14 @@ local function check(path, version)
     end
   end
   for name, file in pairs(listed) do
-    if type(file) == "string" and not want[name] then
+    if name ~= "plexauth.core" and not want[name] then
       problem("lists module %s, but %s is not in the tree", name, file)
     end
+  end
+  local core = listed["plexauth.core"]
+  local got = type(core) == "table" and type(core.sources) == "table" and core.sources or {}
+  if quoted_list(got) ~= quoted_list(c_sources()) then
+    problem("plexauth.core's sources are {%s}, not {%s}", quoted_list(got), quoted_list(c_sources()))
   end
   local bin = spec.build and spec.build.install and spec.build.install.bin
   if not (bin and bin.plexauth == "bin/plexauth") then problem("does not install bin/plexauth") end

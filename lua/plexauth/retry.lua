@@ -3,6 +3,14 @@
 local M = {}
 
 --- The defaults a partial `retries` table is merged with.
+-- @table defaults
+-- @field max_attempts 3
+-- @field initial_interval 0.5 (seconds)
+-- @field max_interval 10 (seconds)
+-- @field exponent 1.5
+-- @field max_elapsed_time 30 (seconds)
+-- @field retry_connection_errors true
+-- @field status_codes `{ 429, 502, 503, 504 }`
 M.defaults = {
   max_attempts = 3,
   initial_interval = 0.5,
