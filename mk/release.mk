@@ -64,6 +64,7 @@ check-readme: release-deps
 # Writes what it can and prints LDoc's warnings; check-doc fails on any.
 doc: doc-deps
 	@rm -rf $(DOC_DIR)
+	@tools/doc-src build/doc-src
 	ldoc .
 
 check-doc: doc-deps
