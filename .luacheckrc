@@ -4,3 +4,5 @@ max_line_length = 120
 files["spec"] = { std = "+busted" }
 files["spec/mpv"] = { read_globals = { "mp" } }
 files["bench/report.lua"] = { max_line_length = false }
+files["spec/loops/run_mpv.lua"] = { read_globals = { "mp" } }
+files["spec/loops/run_nvim.lua"] = { read_globals = { "vim" } }

@@ -99,15 +99,6 @@ static int l_session_tostring(lua_State *L)
 
 /* ---- module ------------------------------------------------------------- */
 
-/* core.decode(body) -> value | nil, message, with the core's decoder. */
-static int l_decode(lua_State *L)
-{
-    lua_pushvalue(L, DECODER);
-    lua_pushvalue(L, 1);
-    lua_call(L, 1, 2);
-    return 2;
-}
-
 /* core.headers(raw) -> the headers table of a raw header block, as
  * response.headers (lower-case names, repeats joined with ", "). */
 static int l_headers(lua_State *L)
@@ -167,7 +158,6 @@ static const luaL_Reg session_methods[] = {
 
 static const luaL_Reg module_funcs[] = {
     {"session", l_session},
-    {"decode", l_decode},
     {"parse", l_parse},
     {"headers", l_headers},
     {"sleep", l_sleep},
@@ -175,12 +165,49 @@ static const luaL_Reg module_funcs[] = {
     {NULL, NULL}
 };
 
-/* Pushes a private cjson.safe instance's decode, limited to MAX_DEPTH. */
-static void push_decoder(lua_State *L)
+/* Pushes the lua-cjson module to make the decoder from: one the host has
+ * loaded already (cjson.safe, cjson), else Neovim's vim.json (Neovim links
+ * lua-cjson in and exports its symbols, so loading another copy of it into
+ * Neovim breaks), else require "cjson.safe". */
+static void push_cjson(lua_State *L)
 {
+    static const char *const loaded[] = {"cjson.safe", "cjson"};
+    int i;
+    lua_getglobal(L, "package");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "loaded");
+        for (i = 0; i < 2 && lua_istable(L, -1); i++) {
+            lua_getfield(L, -1, loaded[i]);
+            if (lua_istable(L, -1)) {
+                lua_replace(L, -3);
+                lua_pop(L, 1);
+                return;
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    lua_getglobal(L, "vim");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "json");
+        if (lua_istable(L, -1)) {
+            lua_remove(L, -2);
+            return;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cjson.safe");
     lua_call(L, 1, 1);
+}
+
+/* Pushes the decode of a private lua-cjson instance limited to MAX_DEPTH
+ * (errors are caught where it is called), and sets core.null. */
+static void push_decoder(lua_State *L)
+{
+    push_cjson(L);
     lua_getfield(L, -1, "null");
     lua_setfield(L, -3, "null");        /* core.null */
     lua_getfield(L, -1, "new");

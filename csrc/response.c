@@ -213,11 +213,11 @@ void pa_push_response_raw(lua_State *L, int decode, long status,
     lua_pushvalue(L, -2);
     lua_setfield(L, -4, "body");
     lua_insert(L, -2);                      /* table, decode, body */
-    if (lua_pcall(L, 1, 2, 0) != 0) {       /* only on memory errors */
+    if (lua_pcall(L, 1, 2, 0) != 0) {       /* a decoder that raises, or memory */
         lua_pushnil(L);
         lua_insert(L, -2);                  /* table, nil, message */
     }
-    /* cjson.safe: value, nil on success; nil, message on failure. */
+    /* value, nil on success; nil, message on failure (as cjson.safe). */
     lua_pushvalue(L, -2);
     lua_setfield(L, -4, "object");
     lua_remove(L, -2);
