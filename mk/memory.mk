@@ -6,7 +6,9 @@
 #   make asan        the suite with the core built with -fsanitize=address,undefined
 #   make fuzz        libFuzzer over csrc/response.c for FUZZ_TIME (60) seconds
 #   make fuzz-smoke  the same for 20 seconds (CI)
-#   make soak        100 000 calls on one client; Lua heap and RSS must stay flat
+#   make soak        100 000 calls on one client, then 10 000 as tasks of the poll loop
+#                    (with cancelled, closed and dropped calls); Lua heap, RSS and
+#                    descriptors must stay flat
 #   make secrecy-suite  the whole suite again, checking every error it creates
 #                    against every client token (tools/secrecy-helper.lua)
 # See tools/memory-check for how memcheck and asan are run and judged.
@@ -78,6 +80,7 @@ fuzz-smoke:
 
 soak: build
 	@$(LUA_ENV) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' $(LUA) tools/soak.lua 100000
+	@$(LUA_ENV) LUA_PATH='lua/?.lua;lua/?/init.lua;./?.lua;;' $(LUA) tools/soak.lua 10000 loop
 
 # busted runs under $(LUA) directly: its --lua re-run would drop --helper's path quoting.
 secrecy-suite: build
