@@ -43,7 +43,7 @@ build: $(CORE)
 
 $(CORE): $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
-	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $(PKG_CFLAGS) -o $@ $(CORE_SRC) $(PKG_LIBS) $(LDFLAGS)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden $(PKG_CFLAGS) -o $@ $(CORE_SRC) $(PKG_LIBS) $(LDFLAGS)
 
 deps:
 	@missing=""; for p in $(DEPS); do \

@@ -220,6 +220,11 @@ static void push_decoder(lua_State *L)
     lua_remove(L, -2);
 }
 
+/* The one symbol core.so exports: it is built with -fvisibility=hidden, so
+ * that no other symbol of it meets a host's own (Neovim exports many). */
+#if defined(__GNUC__)
+__attribute__((visibility("default")))
+#endif
 int luaopen_plexauth_core(lua_State *L)
 {
     curl_version_info_data *vi;

@@ -15,8 +15,10 @@ for _, name in ipairs(available) do
   describe("loops." .. name, function()
     local H = hosts[name]()
     local S = {}
+    local fds
     setup(function()
       S.srv = require("spec.support.fake").start{}
+      fds = cases.fds()
     end)
     teardown(function()
       S.srv:stop()
@@ -26,5 +28,10 @@ for _, name in ipairs(available) do
         case.fn(H, S)
       end)
     end
+    it("leaves no descriptor open", function()
+      collectgarbage("collect")
+      collectgarbage("collect")
+      assert.is_true(cases.fds() <= fds, cases.fds() .. " descriptors, " .. fds .. " before")
+    end)
   end)
 end

@@ -316,6 +316,27 @@ add("spawn works inside a task and inside on_done; results and errors of tasks",
   c:close()
 end)
 
+-- Lua 5.1 cannot yield across pcall; LuaJIT and 5.2+ can. On 5.1 a
+-- coroutine-aware pcall (lua-coxpcall) works.
+local yielding_pcall = pcall
+if _VERSION == "Lua 5.1" and type(jit) ~= "table" then yielding_pcall = require("coxpcall").pcall end
+
+add("a task catches a call's error and goes on", function(H, S)
+  S.srv:reset()
+  S.srv:script{ { status = 500 } }
+  local c = client(H, S, { retries = false })
+  local st = spawn(H, function()
+    local ok, err = yielding_pcall(c.get_transient_token, c)
+    return ok, err, c:get_transient_token().token
+  end)
+  check(H.drive(function() return st.done end, within(5)), "the task did not end")
+  check(st.ok, "the task failed: %s", tostring(st.res[1]))
+  check(st.res[1] == false, "the first call succeeded")
+  is_error(st.res[2], errors.APIError)
+  check(type(st.res[3]) == "string", "no token after the error")
+  c:close()
+end)
+
 add("threads the program starts itself may call a loop client", function(H, S)
   if not H.foreign then return end -- owned loops: tasks only
   S.srv:reset()
