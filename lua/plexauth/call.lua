@@ -7,6 +7,7 @@
 -- `_policy` (from `plexauth.retry.policy`), `_hooks` and `_driver`.
 -- @module plexauth.call
 local core = require("plexauth.core")
+local driver = require("plexauth.driver")
 local errors = require("plexauth.errors")
 local options = require("plexauth.options")
 local retry = require("plexauth.retry")
@@ -15,6 +16,42 @@ local Response = require("plexauth.response")
 
 local M = {}
 local argument = errors.argument
+
+--- The header list of settings `s` (from `plexauth.options.check`):
+-- identity headers, the token, User-Agent.
+function M.headers(s)
+  local list = {}
+  for i, h in ipairs(s.headers) do list[i] = h end
+  if s.token then list[#list + 1] = "X-Plex-Token: " .. s.token end
+  list[#list + 1] = "User-Agent: " .. s.agent
+  return list
+end
+
+--- Makes `self` a caller for settings `s`: retry policy, hooks, and the
+-- driver (a blocking session, or a multi on `s.loop`) configured with the
+-- transport options and `M.headers(s)`. `opts` is kept as `_opts` (the
+-- options a client made by `connect_device` starts from).
+function M.setup(self, s, opts)
+  self._opts, self._settings = opts, s
+  self._policy, self._hooks, self._loop = retry.policy(s.retries), s.hooks, s.loop
+  local t = {}
+  for k, v in pairs(s.transport) do t[k] = v end
+  t.headers = M.headers(s)
+  if s.loop then
+    self._driver = driver.loop(s.loop, core.multi(t))
+  else
+    local session = core.session()
+    session:configure(t)
+    self._driver = driver.blocking(session)
+  end
+  return self
+end
+
+--- Makes the caller send `token` from now on (nil: none).
+function M.set_token(self, token)
+  self._settings.token = token
+  self._headers = M.headers(self._settings) -- sent with each call instead
+end
 
 --- Replaces every secret of the list `secrets` (strings; others skipped)
 -- in `s` with `<redacted>`; a non-string `s` is returned as it is.
@@ -204,7 +241,7 @@ function M.run(self, spec)
         list = M.redacting(secrets, header_list, self._settings, req.headers)
       end
     end
-    local res, a, b, c = drv:perform(method, target, list, spec.body)
+    local res, a, b, c = drv:perform(method, target, list or self._headers, spec.body)
     local err
     if res == nil then
       err = M.transport_error(op, target, a, b, c, attempt, secrets)
