@@ -19,7 +19,7 @@ CFLAGS      ?= -O2 -g
 WARN         = -std=c99 -Wall -Wextra -Wpedantic $(if $(WERROR),-Werror)
 PKG_CFLAGS   = $(shell pkg-config --cflags $(LUA_PC) libcurl 2>/dev/null)
 PKG_LIBS     = $(shell pkg-config --libs libcurl 2>/dev/null)
-CORE_SRC     = csrc/plexauth_core.c csrc/transfer.c csrc/multi.c csrc/response.c
+CORE_SRC     = csrc/plexauth_core.c csrc/transfer.c csrc/multi.c csrc/sys.c csrc/response.c
 CORE_HDR     = csrc/compat.h csrc/response.h csrc/transfer.h
 LUA_SRC      = $(shell find lua/plexauth -name '*.lua' | LC_ALL=C sort)
 

@@ -31,13 +31,15 @@ build = {
   type = "builtin",
   modules = {
     ["plexauth.core"] = {
-      sources = { "csrc/multi.c", "csrc/plexauth_core.c", "csrc/response.c", "csrc/transfer.c" },
+      sources = { "csrc/multi.c", "csrc/plexauth_core.c", "csrc/response.c", "csrc/sys.c", "csrc/transfer.c" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
       libraries = { "curl" },
     },
     ["plexauth"] = "lua/plexauth/init.lua",
+    ["plexauth.account"] = "lua/plexauth/account.lua",
     ["plexauth.call"] = "lua/plexauth/call.lua",
+    ["plexauth.connect"] = "lua/plexauth/connect.lua",
     ["plexauth.device"] = "lua/plexauth/device.lua",
     ["plexauth.driver"] = "lua/plexauth/driver.lua",
     ["plexauth.errors"] = "lua/plexauth/errors.lua",
@@ -52,6 +54,7 @@ build = {
     ["plexauth.response"] = "lua/plexauth/response.lua",
     ["plexauth.retry"] = "lua/plexauth/retry.lua",
     ["plexauth.url"] = "lua/plexauth/url.lua",
+    ["plexauth.version"] = "lua/plexauth/version.lua",
   },
   install = {
     bin = { plexauth = "bin/plexauth" },

@@ -247,6 +247,7 @@ int luaopen_plexauth_core(lua_State *L)
     lua_pop(L, 1);                       /* module, decode */
     pa_open_multi(L);                    /* module, decode */
     pa_setfuncs(L, module_funcs, 1);     /* module */
+    pa_open_sys(L);
 
     vi = pa_curl_version(); /* a failed global init is raised by core.session */
     lua_pushstring(L, vi->version);

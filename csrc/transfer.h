@@ -65,5 +65,8 @@ void pa_transfer_trim(pa_transfer *t);
 /* Registers core.multi, core.timer and core.poll. Expects the module table
  * and the JSON decoder as the two top values; leaves them there. */
 void pa_open_multi(lua_State *L);
+/* Registers the file and terminal helpers (sys.c) into the table at the
+ * top of the stack. */
+void pa_open_sys(lua_State *L);
 
 #endif

@@ -48,7 +48,7 @@ test-all: compat-deps
 # ---- static library ----------------------------------------------------------
 STATIC_DIR  = $(BUILD_DIR)/static
 STATIC_LIB  = $(BUILD_DIR)/libplexauth.a
-STATIC_OBJ  = $(STATIC_DIR)/plexauth_core.o $(STATIC_DIR)/transfer.o $(STATIC_DIR)/multi.o $(STATIC_DIR)/response.o \
+STATIC_OBJ  = $(STATIC_DIR)/plexauth_core.o $(STATIC_DIR)/transfer.o $(STATIC_DIR)/multi.o $(STATIC_DIR)/sys.o $(STATIC_DIR)/response.o \
               $(STATIC_DIR)/preload.o $(STATIC_DIR)/lua_sources.o
 STATIC_HDR  = $(CORE_HDR) csrc/preload.h csrc/plexauth.h
 # What a host linking libplexauth.a needs besides it.

@@ -137,13 +137,15 @@ end
 -- @param res the response
 -- @tparam integer attempts
 -- @tparam table secrets
-function M.api_error(self, op, res, attempts, secrets)
+-- @tparam[opt] table unauthorized statuses besides 401 that mean Unauthorized
+function M.api_error(self, op, res, attempts, secrets, unauthorized)
   local status = res.status_code
-  local cls = status == 401 and errors.Unauthorized or errors.APIError
+  local cls = (status == 401 or (unauthorized and unauthorized[status])) and errors.Unauthorized
+              or errors.APIError
   local headers = {}
   for k, v in pairs(res.headers) do headers[k] = redact(v, secrets) end
   local message = string.format("HTTP %d from %s", status, op)
-  if status == 401 then message = message .. ": " .. hint_401(self, res) end
+  if cls == errors.Unauthorized then message = message .. ": " .. hint_401(self, res) end
   local e = errors.new(cls, {
     message = redact(message, secrets),
     operation = op,
@@ -205,20 +207,34 @@ function M.cancelled(op, target, attempts)
   return M.transport_error(op, target, "cancelled", 42, "", attempts, {})
 end
 
--- Adds the attempts to the message of a call's final error.
-local function finish(err, attempts, started)
+-- Adds the attempts to the message of a call's final error; raises it, or
+-- with `soft` returns nil and it.
+local function finish(err, attempts, started, soft)
   if attempts > 1 then
     err.message = string.format("%s (after %d attempts, %.1f s)", err.message, attempts,
                                 core.now() - started)
   end
+  if soft then return nil, err end
   errors.raise(err)
+end
+
+--- A copy of `v` with the secrets replaced in every string (keys too).
+function M.scrub(v, secrets)
+  if type(v) == "string" then return redact(v, secrets) end
+  if type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do out[M.scrub(k, secrets)] = M.scrub(x, secrets) end
+  return setmetatable(out, getmetatable(v))
 end
 
 --- Runs one operation: attempts with hooks until one succeeds or no retry
 -- is left. `spec` holds `op` (operation id), `method`, `url`, and optional
 -- `body` (a POST body), `check(res)` (returns a message when a 2xx body is
 -- not what the operation expects), `secrets` (more strings to keep out of
--- errors) and `retry = false` (never retried).
+-- errors), `scrub` (keep them out of the response too: hooks and the
+-- caller see it without them), `retry = false` (never retried),
+-- `unauthorized` (a set of statuses besides 401 that mean Unauthorized) and
+-- `soft` (return nil and the error instead of raising it).
 -- @return the `Response`
 function M.run(self, spec)
   local policy, hooks, drv = self._policy, self._hooks, self._driver
@@ -247,9 +263,14 @@ function M.run(self, spec)
       err = M.transport_error(op, target, a, b, c, attempt, secrets)
     else
       setmetatable(res, Response)
+      if spec.scrub then -- the caller's secrets, not the token the answer carries
+        local own = spec.secrets
+        res.body, res.content_type = redact(res.body, own), redact(res.content_type, own)
+        res.headers, res.object = M.scrub(res.headers, own), M.scrub(res.object, own)
+      end
       local status = res.status_code
       if status < 200 or status > 299 then
-        err = M.api_error(self, op, res, attempt, secrets)
+        err = M.api_error(self, op, res, attempt, secrets, spec.unauthorized)
       elseif spec.check then
         local msg = spec.check(res)
         if msg then
@@ -271,8 +292,10 @@ function M.run(self, spec)
       wait = retry.delay(policy, attempt, res and res.headers)
       if core.now() + wait - started > policy.max_elapsed_time then wait = nil end
     end
-    if not wait then finish(err, attempt, started) end
-    if not drv:sleep(wait) then finish(M.cancelled(op, target, attempt), attempt, started) end
+    if not wait then return finish(err, attempt, started, spec.soft) end
+    if not drv:sleep(wait) then
+      return finish(M.cancelled(op, target, attempt), attempt, started, spec.soft)
+    end
   end
 end
 

@@ -56,6 +56,80 @@ function M.from_object(object)
   }
 end
 
+local function provides(v)
+  local items = {}
+  if type(v) == "string" then
+    for item in string.gmatch(v, "[^,%s]+") do items[#items + 1] = item end
+  end
+  return items
+end
+
+---@class plexauth.Connection
+---@field protocol string|nil
+---@field address string|nil
+---@field port integer|nil
+---@field uri string|nil
+---@field local boolean
+---@field relay boolean
+---@field ipv6 boolean|nil plex.tv's resources only
+
+---@class plexauth.Device
+---@field name string|nil
+---@field client_identifier string|nil
+---@field access_token string|nil
+---@field connections plexauth.Connection[]
+---@field product string|nil plex.tv's resources only, as the fields below
+---@field product_version string|nil
+---@field platform string|nil
+---@field platform_version string|nil
+---@field provides string[]
+---@field owned boolean
+---@field home boolean
+---@field presence boolean
+---@field https_required boolean
+---@field public_address string|nil
+---@field source_title string|nil
+
+--- Builds a device from one element of plex.tv's resources list, or nil
+-- when it is not an object. Normalized as `from_object`'s devices, plus
+-- plex.tv's fields.
+-- @param d one decoded element
+-- @treturn table|nil the device
+function M.from_resource(d)
+  if type(d) ~= "table" then return nil end
+  local conns = {}
+  for _, c in ipairs(list(d.connections)) do
+    if type(c) == "table" then
+      conns[#conns + 1] = {
+        protocol = str(c.protocol),
+        address = str(c.address),
+        port = integer(c.port),
+        uri = str(c.uri),
+        ["local"] = flag(c["local"]),
+        relay = flag(c.relay),
+        ipv6 = flag(c.IPv6),
+      }
+    end
+  end
+  return {
+    name = str(d.name),
+    client_identifier = str(d.clientIdentifier),
+    access_token = str(d.accessToken),
+    connections = conns,
+    product = str(d.product),
+    product_version = str(d.productVersion),
+    platform = str(d.platform),
+    platform_version = str(d.platformVersion),
+    provides = provides(d.provides),
+    owned = flag(d.owned),
+    home = flag(d.home),
+    presence = flag(d.presence),
+    https_required = flag(d.httpsRequired),
+    public_address = str(d.publicAddress),
+    source_title = str(d.sourceTitle),
+  }
+end
+
 local function rank(c)
   local r = c.relay and 2 or (c["local"] and 0 or 1)
   return r * 2 + (c.protocol == "https" and 0 or 1)

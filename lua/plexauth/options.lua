@@ -13,7 +13,7 @@ local function lua_version()
 end
 
 --- The version, as in `plexauth._VERSION`.
-M.VERSION = "0.2.0"
+M.VERSION = require("plexauth.version")
 
 --- The User-Agent sent when the `user_agent` option is not given.
 M.USER_AGENT = string.format("plexauth/%s (%s; libcurl %s)", M.VERSION, lua_version(),
