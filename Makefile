@@ -30,8 +30,9 @@ DEPS = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted luarocks \
 
 # Stages `make test` runs; each prints "NAME: N passed, M failed".
 TEST_STAGES = lint check check-rock check-install
-# Extra stages CI runs (FULL=1).
+# Extra stages CI runs (FULL=1), and the targets that install their packages.
 CI_STAGES   =
+CI_DEPS     =
 
 BUSTED = busted --lua=$(LUA) --lpath='lua/?.lua' --lpath='lua/?/init.lua' \
          --cpath='$(BUILD_DIR)/?.so'
@@ -54,9 +55,13 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# Packages first (with the network); then every stage in a network
+# namespace with loopback only (tools/offline). CI (FULL=1) installs what
+# its extra stages need beforehand too (CI_DEPS).
 test: deps
+	@$(if $(FULL),$(MAKE) -s --no-print-directory $(CI_DEPS))
 	@$(MAKE) -s --no-print-directory build
-	@tools/run-tests $(TEST_STAGES) $(if $(FULL),$(CI_STAGES))
+	@tools/offline tools/run-tests $(TEST_STAGES) $(if $(FULL),$(CI_STAGES))
 
 # luacheck (no globals, no unused code; .luacheckrc) and cppcheck on the core.
 lint:
@@ -76,7 +81,8 @@ check-rock:
 
 demo: deps
 	@$(MAKE) -s --no-print-directory build
-	@$(LUA_ENV) $(LUA) examples/demo.lua
+	@if [ -n "$$PLEX_URL" ] && [ -n "$$PLEX_TOKEN" ]; then $(LUA_ENV) $(LUA) examples/demo.lua; \
+	else $(LUA_ENV) tools/offline $(LUA) examples/demo.lua; fi
 
 install: build
 	install -d $(DESTDIR)$(LUA_LIBDIR)/plexauth $(DESTDIR)$(LUA_SHAREDIR)/plexauth $(DESTDIR)$(PREFIX)/bin \

@@ -113,3 +113,4 @@ mpv-test:
 
 TEST_STAGES += embed-test thread-test
 CI_STAGES   += test-all mpv-test
+CI_DEPS     += compat-deps

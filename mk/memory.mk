@@ -14,6 +14,7 @@
 # See tools/memory-check for how memcheck and asan are run and judged.
 
 CI_STAGES += memcheck asan fuzz-smoke secrecy-suite
+CI_DEPS   += memory-deps
 
 MEMORY_PKGS = valgrind gcc libasan8 libubsan1 clang libclang-rt-14-dev \
               liblua5.4-dev lua5.4 lua-cjson lua-busted lua-socket lua-sec openssl

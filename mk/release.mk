@@ -30,6 +30,7 @@ DOC_PKGS     = lua-ldoc lua-discount lua5.1
 DEPS        += $(RELEASE_PKGS)
 TEST_STAGES += check-dist check-man check-readme
 CI_STAGES   += check-doc
+CI_DEPS     += doc-deps
 
 # apt-get install what is missing of a list, as `deps` does.
 release_need = $(MAKE) -s --no-print-directory deps DEPS='$(1)'

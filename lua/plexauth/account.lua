@@ -121,6 +121,13 @@ local function is_integer(v)
   return type(v) == "number" and v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53
 end
 
+-- An integral number as an integer (Lua 5.3+: subtype integer).
+local function int(v)
+  v = tonumber(v)
+  if v and math.tointeger then return math.tointeger(v) or v end
+  return v
+end
+
 -- Seconds since the epoch of an ISO-8601 UTC time ("2026-12-02T18:48:50Z",
 -- fractions allowed), or nil.
 local function iso_epoch(s)
@@ -142,7 +149,7 @@ local function user_of(obj)
   local function str(v) return type(v) == "string" and v or nil end
   local function bool(v) if type(v) == "boolean" then return v end end
   return {
-    id = is_integer(obj.id) and obj.id or nil,
+    id = is_integer(obj.id) and int(obj.id) or nil,
     uuid = str(obj.uuid),
     username = str(obj.username),
     title = str(obj.title),
@@ -187,11 +194,11 @@ function Account:create_pin(opts)
                                url = self.base .. "/api/v2/pins" .. (strong and "?strong=true" or ""),
                                body = "", check = check_pin_body })
   local obj = res.object
-  local expires_in = tonumber(obj.expiresIn)
-  local expires_at = expires_in and os.time() + expires_in or iso_epoch(obj.expiresAt)
+  local expires_in = int(obj.expiresIn)
+  local expires_at = int(expires_in and os.time() + expires_in or iso_epoch(obj.expiresAt))
   local s = self._settings.named_headers
   return {
-    id = obj.id,
+    id = int(obj.id),
     code = obj.code,
     strong = strong,
     expires_in = expires_in or (expires_at and expires_at - os.time()),
@@ -347,7 +354,8 @@ function Account:sign_in(t)
     .. (code and "&verificationCode=" .. url.escape(code) or "")
   local res, err = call.run(self, { op = "signIn", method = "POST", url = self.base .. "/api/v2/users/signin",
                                     body = body, check = check_user, secrets = secrets, scrub = true,
-                                    retry = false, soft = true })
+                                    retry = false, soft = true,
+                                    why_401 = "the login or password was rejected" })
   if not res then
     if errors.is(err, errors.Unauthorized) then
       for _, e in ipairs(err.errors) do

@@ -121,14 +121,17 @@ local function header_list(s, named)
   return list
 end
 
--- What a 401 means for the caller, by whether a token was sent.
-local function hint_401(self, res)
+-- What a 401 means for the caller: `why` when the operation says (sign-in),
+-- else by whether a token was sent; with the server's own message first.
+local function hint_401(self, res, why)
   local list = res.object and type(res.object) == "table" and res.object.errors
   local first = type(list) == "table" and type(list[1]) == "table" and list[1]
   local said = first and type(first.message) == "string" and first.message
-  local why = self._settings.token and "the token was rejected" or "no token was sent"
+  local token = self._settings.token
+  if not why then why = token and "the token was rejected" or "no token was sent" end
   if said then return said .. " (" .. why .. ")" end
-  return why .. (self._settings.token and " (is it expired or revoked?)" or " (give the token option)")
+  if why ~= "the token was rejected" and why ~= "no token was sent" then return why end
+  return why .. (token and " (is it expired or revoked?)" or " (give the token option)")
 end
 
 --- The `APIError` (or `Unauthorized`) for a non-2xx response.
@@ -138,14 +141,15 @@ end
 -- @tparam integer attempts
 -- @tparam table secrets
 -- @tparam[opt] table unauthorized statuses besides 401 that mean Unauthorized
-function M.api_error(self, op, res, attempts, secrets, unauthorized)
+-- @tparam[opt] string why what a 401 means, when not a rejected token
+function M.api_error(self, op, res, attempts, secrets, unauthorized, why)
   local status = res.status_code
   local cls = (status == 401 or (unauthorized and unauthorized[status])) and errors.Unauthorized
               or errors.APIError
   local headers = {}
   for k, v in pairs(res.headers) do headers[k] = redact(v, secrets) end
   local message = string.format("HTTP %d from %s", status, op)
-  if cls == errors.Unauthorized then message = message .. ": " .. hint_401(self, res) end
+  if cls == errors.Unauthorized then message = message .. ": " .. hint_401(self, res, why) end
   local e = errors.new(cls, {
     message = redact(message, secrets),
     operation = op,
@@ -233,7 +237,8 @@ end
 -- not what the operation expects), `secrets` (more strings to keep out of
 -- errors), `scrub` (keep them out of the response too: hooks and the
 -- caller see it without them), `retry = false` (never retried),
--- `unauthorized` (a set of statuses besides 401 that mean Unauthorized) and
+-- `unauthorized` (a set of statuses besides 401 that mean Unauthorized),
+-- `why_401` (what a 401 means, when not a rejected token) and
 -- `soft` (return nil and the error instead of raising it).
 -- @return the `Response`
 function M.run(self, spec)
@@ -270,7 +275,7 @@ function M.run(self, spec)
       end
       local status = res.status_code
       if status < 200 or status > 299 then
-        err = M.api_error(self, op, res, attempt, secrets, spec.unauthorized)
+        err = M.api_error(self, op, res, attempt, secrets, spec.unauthorized, spec.why_401)
       elseif spec.check then
         local msg = spec.check(res)
         if msg then
