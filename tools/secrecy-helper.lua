@@ -10,6 +10,7 @@
 local busted = require("busted")
 local errors = require("plexauth.errors")
 local plexauth = require("plexauth")
+errors.wrapper()  -- errors name the spec that called a wrapped function
 
 local recorded, tokens, ntokens = {}, {}, 0
 local MIN_TOKEN = 8  -- shorter strings would match by chance

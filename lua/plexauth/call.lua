@@ -188,7 +188,11 @@ end
 --- The `TransportError` for a transfer that got no complete response.
 -- @param op operation id
 -- @param target the URL
--- @param reason, curl_code, message as the core reports them
+-- @param reason the core's reason ("timeout", "connect", "tls", ...)
+-- @param curl_code the core's CURLcode
+-- @param message the core's message
+-- @param attempts how many attempts ran (for the "after N attempts" suffix)
+-- @param secrets strings to redact from the message
 function M.transport_error(op, target, reason, curl_code, message, attempts, secrets)
   local where = host_port(target)
   local _, host = url.split(target)

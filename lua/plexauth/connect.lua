@@ -75,7 +75,7 @@ function M.device(self, base, dev, opts, new_client)
   if opts.allow_relay ~= nil and type(opts.allow_relay) ~= "boolean" then
     argument("allow_relay must be a boolean (got %s)", describe(opts.allow_relay))
   end
-  local candidates = device.preferred_connections(dev, opts)
+  local candidates = device.preferred_connections(dev, { allow_relay = opts.allow_relay })
   local urls, resolve = {}, {}
   for i, c in ipairs(candidates) do
     if type(c.uri) ~= "string" then argument("connection %d has no uri", i) end

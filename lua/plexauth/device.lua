@@ -140,14 +140,15 @@ end
 -- @tparam table device a normalized device
 -- @tparam[opt] table opts `allow_relay = false` drops relays
 function M.preferred_connections(device, opts)
-  if type(device) ~= "table" then argument("device must be a table (got %s)", type(device)) end
+  if type(device) ~= "table" then argument("device must be a table (got %s)", errors.describe(device)) end
   local conns = device.connections
   if conns ~= nil and type(conns) ~= "table" then
-    argument("device.connections must be a table (got %s)", type(conns))
+    argument("device.connections must be a table (got %s)", errors.describe(conns))
   end
-  if opts ~= nil and type(opts) ~= "table" then argument("opts must be a table (got %s)", type(opts)) end
+  if opts ~= nil and type(opts) ~= "table" then argument("opts must be a table (got %s)", errors.describe(opts)) end
+  if opts then errors.check_keys("preferred_connections", opts, { allow_relay = true }) end
   if opts and opts.allow_relay ~= nil and type(opts.allow_relay) ~= "boolean" then
-    argument("allow_relay must be a boolean (got %s)", type(opts.allow_relay))
+    argument("allow_relay must be a boolean (got %s)", errors.describe(opts.allow_relay))
   end
   local keep = {}
   for i, c in ipairs(conns or {}) do

@@ -98,8 +98,18 @@ end
 -- A chunk of plexauth's own: its modules (`.../plexauth/x.lua`, or
 -- `plexauth/x.lua` when preloaded from the static library). The CLI is the
 -- caller, not plexauth.
+-- Sources of wrappers that should not be named either (see `M.wrapper`).
+local wrappers = {}
+
 local function ours(source)
-  return string.find(source, "plexauth/[%w_/]+%.lua$") ~= nil
+  return string.find(source, "plexauth/[%w_/]+%.lua$") ~= nil or wrappers[source] ~= nil
+end
+
+--- Marks the calling chunk as a wrapper of plexauth: errors then name its
+-- caller instead of it (for code that wraps plexauth's functions).
+function M.wrapper()
+  local info = debug.getinfo(2, "S")
+  if info then wrappers[info.source] = true end
 end
 
 --- "file:line" of the innermost caller outside plexauth's modules, or nil.
@@ -109,7 +119,8 @@ function M.caller()
   while true do
     local info = debug.getinfo(level, "Sl")
     if not info then return nil end
-    if info.what ~= "C" and not ours(info.source) then
+    -- Lua 5.1 shows a frame replaced by a tail call as "tail": skip it.
+    if info.what ~= "C" and info.what ~= "tail" and not ours(info.source) then
       local src = info.source
       src = string.sub(src, 1, 1) == "@" and string.sub(src, 2) or info.short_src
       return info.currentline and info.currentline > 0 and (src .. ":" .. info.currentline) or src

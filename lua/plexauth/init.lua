@@ -11,7 +11,6 @@ local options = require("plexauth.options")
 local url = require("plexauth.url")
 local device = require("plexauth.device")
 local call = require("plexauth.call")
-local connect = require("plexauth.connect")
 local Response = require("plexauth.response")
 
 local M = {}
@@ -76,8 +75,15 @@ function M.account(opts)
 end
 
 --- Event-loop adapters for the `loop` option: `luv(uv)`, `cqueues([cq])`,
--- `copas(copas)`, `mpv(mp)`, `poll()`. Each is loaded on first use.
-M.loops = require("plexauth.loops")
+-- `copas(copas)`, `mpv(mp)`, `poll()` (`plexauth.loops`, loaded on first
+-- use, as each adapter is).
+-- @table loops
+setmetatable(M, { __index = function(t, k)
+  if k == "loops" then
+    t.loops = require("plexauth.loops")
+    return t.loops
+  end
+end })
 
 function Client:__tostring()
   return string.format("plexauth.Client (%s%s)", self.base,
@@ -194,7 +200,7 @@ end
 -- @treturn table the chosen connection
 function Client:connect_device(dev, opts)
   check_open(self)
-  return connect.device(self, self._opts, dev, opts, M.new)
+  return require("plexauth.connect").device(self, self._opts, dev, opts, M.new)
 end
 
 --- Releases the connection. Idempotent; later calls raise `ArgumentError`.

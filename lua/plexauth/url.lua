@@ -2,9 +2,13 @@
 -- @module plexauth.url
 local M = {}
 
--- "%XX" for every byte, so escaping is a table look-up per byte.
-local ESCAPED = {}
-for b = 0, 255 do ESCAPED[string.char(b)] = string.format("%%%02X", b) end
+-- "%XX" for every byte, so escaping is a table look-up per byte; each
+-- entry is made on first use (start-up costs nothing).
+local ESCAPED = setmetatable({}, { __index = function(t, c)
+  local e = string.format("%%%02X", string.byte(c))
+  t[c] = e
+  return e
+end })
 
 --- Percent-encodes every byte but the unreserved ones (RFC 3986).
 -- @tparam string s
