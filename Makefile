@@ -22,6 +22,8 @@ PKG_LIBS     = $(shell pkg-config --libs libcurl 2>/dev/null)
 CORE_SRC     = csrc/plexauth_core.c csrc/transfer.c csrc/multi.c csrc/sys.c csrc/response.c
 CORE_HDR     = csrc/compat.h csrc/response.h csrc/transfer.h
 LUA_SRC      = $(shell find lua/plexauth -name '*.lua' | LC_ALL=C sort)
+# The modules precompiled for the CLI's start-up (tools/bytecode.lua).
+BYTECODE     = $(BUILD_DIR)/.bytecode
 
 # Debian packages the build, the tests and the demo need.
 DEPS = lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted luarocks \
@@ -40,11 +42,15 @@ LUA_ENV = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD_DIR)/?.so;;'
 
 .PHONY: all build deps test lint check check-rock check-install demo install clean
 all: build
-build: $(CORE)
+build: $(CORE) $(BYTECODE)
 
 $(CORE): $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden $(PKG_CFLAGS) -o $@ $(CORE_SRC) $(PKG_LIBS) $(LDFLAGS)
+
+$(BYTECODE): $(LUA_SRC) tools/bytecode.lua
+	@mkdir -p $(BUILD_DIR)
+	@$(LUA) tools/bytecode.lua $(BUILD_DIR) $(LUA_SRC) && touch $@
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -88,6 +94,8 @@ install: build
 	install -d $(DESTDIR)$(LUA_LIBDIR)/plexauth $(DESTDIR)$(LUA_SHAREDIR)/plexauth $(DESTDIR)$(PREFIX)/bin \
 	  $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(CORE) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core.so
+	for f in $$(cd $(BUILD_DIR) && find plexauth -name '*.luac'); do \
+	  install -D -m 644 $(BUILD_DIR)/$$f $(DESTDIR)$(LUA_LIBDIR)/$$f || exit 1; done
 	for f in $$(cd lua && find plexauth -name '*.lua'); do \
 	  install -D -m 644 lua/$$f $(DESTDIR)$(LUA_SHAREDIR)/$$f || exit 1; done
 	install -m 644 man/plexauth.1 $(DESTDIR)$(MANDIR)/man1/plexauth.1

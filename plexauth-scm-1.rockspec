@@ -39,6 +39,7 @@ build = {
     ["plexauth"] = "lua/plexauth/init.lua",
     ["plexauth.account"] = "lua/plexauth/account.lua",
     ["plexauth.call"] = "lua/plexauth/call.lua",
+    ["plexauth.cli"] = "lua/plexauth/cli.lua",
     ["plexauth.connect"] = "lua/plexauth/connect.lua",
     ["plexauth.device"] = "lua/plexauth/device.lua",
     ["plexauth.driver"] = "lua/plexauth/driver.lua",

@@ -23,8 +23,8 @@ static int fail(lua_State *L, const char *what)
     return 3;
 }
 
-/* core.stat(path) -> {mode=<permission bits>, uid=, kind="file"|"dir"|
- * "other"} or nil, message, errno. Does not follow a final symlink
+/* core.stat(path) -> {mode=<permission bits>, uid=, mtime=<seconds>,
+ * kind="file"|"dir"|"link"|"other"} or nil, message, errno. Does not follow a final symlink
  * (kind "link"). */
 static int l_stat(lua_State *L)
 {
@@ -32,11 +32,13 @@ static int l_stat(lua_State *L)
     struct stat st;
     if (lstat(path, &st) != 0)
         return fail(L, path);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
     lua_setfield(L, -2, "mode");
     lua_pushinteger(L, (lua_Integer)st.st_uid);
     lua_setfield(L, -2, "uid");
+    lua_pushinteger(L, (lua_Integer)st.st_mtime);
+    lua_setfield(L, -2, "mtime");
     lua_pushstring(L, S_ISREG(st.st_mode) ? "file" : S_ISDIR(st.st_mode) ? "dir"
                       : S_ISLNK(st.st_mode) ? "link" : "other");
     lua_setfield(L, -2, "kind");

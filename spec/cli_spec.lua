@@ -129,3 +129,45 @@ describe("bin/plexauth", function()
     assert.matches("^plexauth: decode: ", err)
   end)
 end)
+
+describe("bin/plexauth's precompiled modules", function()
+  -- A private tree: plexauth.version's source says 7.7.7, its bytecode 8.8.8.
+  local dir = os.tmpname()
+  local src, lib = dir .. "/src/plexauth/version.lua", dir .. "/lib/plexauth/version.luac"
+  local env = {
+    LUA_PATH = dir .. "/src/?.lua;" .. package.path,
+    LUA_CPATH = dir .. "/lib/?.so;" .. package.cpath,
+  }
+
+  setup(function()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. q(dir .. "/src/plexauth") .. " " .. q(dir .. "/lib/plexauth")))
+    write(src, 'return "7.7.7"\n')
+  end)
+
+  teardown(function() os.execute("rm -rf " .. q(dir)) end)
+
+  local function version()
+    local out, err, status = run("--version", env)
+    assert.are.equal(0, status, err)
+    return out
+  end
+
+  it("loads a module's bytecode when it is not older than the source", function()
+    write(lib, string.dump((loadstring or load)('return "8.8.8"')))
+    assert(os.execute("touch -d 2000-01-01 " .. q(src)))
+    assert.are.equal("plexauth 8.8.8\n", version())
+  end)
+
+  it("loads the source when the bytecode is older", function()
+    write(lib, string.dump((loadstring or load)('return "8.8.8"')))
+    assert(os.execute("touch -d 2000-01-01 " .. q(lib) .. " && touch " .. q(src)))
+    assert.are.equal("plexauth 7.7.7\n", version())
+  end)
+
+  it("loads the source when the bytecode is not this Lua's", function()
+    write(lib, "\27Lua of another version")
+    assert(os.execute("touch -d 2000-01-01 " .. q(src)))
+    assert.are.equal("plexauth 7.7.7\n", version())
+  end)
+end)
