@@ -8,7 +8,7 @@ local NAMES = {
   "lua-curl + cjson (Lua 5.2)",
   "LuaSocket socket.http + cjson (no keep-alive)",
 }
-local fns, ablate, coldir = {}, {}, {}
+local fns, ablate, coldir, cli = {}, {}, {}, {}
 local wall, setup, rss, ir, irobj, label, cold, req, info = {}, {}, {}, {}, {}, {}, {}, {}, {}
 local function push(t, k, v) t[k] = t[k] or {}; table.insert(t[k], v) end
 for line in io.lines(arg[1]) do
@@ -24,6 +24,7 @@ for line in io.lines(arg[1]) do
   elseif kind == "ablate" then ablate[#ablate + 1] = { w[2], tonumber(w[3]) }
   elseif kind == "coldir" then coldir[w[2]] = tonumber(w[3])
   elseif kind == "cold" then cold[w[2]] = tonumber(w[3])
+  elseif kind == "cli" then cli[w[2]] = { tonumber(w[3]), tonumber(w[4]), tonumber(w[5]) }
   elseif kind == "require" then push(req, 1, tonumber(w[3]))
   elseif kind == "info" then info[#info + 1] = line:sub(6) end
 end
@@ -145,6 +146,21 @@ if next(cold) then
   if req[1] then p(("- in-process `require \"plexauth\"` (client 1, median): %.2f ms"):format(median(req[1]) * 1e3)) end
 end
 
+if next(cli) then
+  p("\nCLI start-up (hyperfine, whole process, one token request to the same nginx; median ms):\n")
+  p("| command | median ms | mean ± σ ms | × curl |")
+  p("|---|---:|---:|---:|")
+  local names = { curl = "`curl -s -H X-Plex-Token:… URL/security/token`", plexauth = "`plexauth token` (bin/plexauth)",
+                  core = "`lua -e 'require \"plexauth.core\"'` (no request: the floor)" }
+  for _, k in ipairs({ "curl", "plexauth", "core" }) do
+    local r = cli[k]
+    if r then
+      p(("| %s | %.2f | %.2f ± %.2f | %.2f× |"):format(names[k], r[1] * 1e3, r[2] * 1e3, r[3] * 1e3,
+        cli.curl and r[1] / cli.curl[1] or 0))
+    end
+  end
+end
+
 local s1, s3, w1 = median(setup[1]), median(setup[3]), median(wall[1])
 if s1 and w1 then
   p(("\nConnection set-up: plexauth.new + first call %.0f µs (%.1f× a steady-state call); C loop easy_init + first call %.0f µs.")
@@ -161,5 +177,8 @@ local function t(name, a, b, cmp, detail)
 end
 t("steady-state wall per call ≤ 1.25× client 3", w1, w3, function(a, b) return a <= 1.25 * b end, "%.2f×")
 t("instructions per call ≤ 1.5× client 3", ir[1], i3, function(a, b) return a <= 1.5 * b end, "%.2f×")
+if cli.curl and cli.plexauth then
+  t("CLI start-up ≤ 1.3× curl", cli.plexauth[1], cli.curl[1], function(a, b) return a <= 1.3 * b end, "%.2f×")
+end
 t("not slower than lua-curl (client 5)", w1, w5, function(a, b) return a <= b end, "%.2f× client 5")
 t("≥ 2× faster than socket.http (client 6)", w6, w1, function(a, b) return a >= 2 * b end, "client 6 / client 1 = %.2f×")
