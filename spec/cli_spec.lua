@@ -171,3 +171,112 @@ describe("bin/plexauth's precompiled modules", function()
     assert.are.equal("plexauth 7.7.7\n", version())
   end)
 end)
+
+describe("bin/plexauth's account commands", function()
+  local tv, pms, home, store
+
+  setup(function()
+    tv = fake.start{ plextv = true }
+    pms = fake.start{}
+    home = os.tmpname()
+    os.remove(home)
+    store = home .. "/cfg/plexauth/token"
+  end)
+
+  teardown(function()
+    fake.stop_all()
+    os.execute("rm -rf " .. q(home))
+  end)
+
+  before_each(function()
+    tv:reset()
+    tv:plextv{ server_uri = pms.url, link_after = 1 }
+    os.execute("rm -rf " .. q(home))
+  end)
+
+  local function env(extra)
+    local e = { PLEXTV_URL = tv.url, HOME = home, XDG_CONFIG_HOME = home .. "/cfg" }
+    for k, v in pairs(extra or {}) do e[k] = v end
+    return e
+  end
+
+  local function mode(path)
+    local p = assert(io.popen("stat -c %a " .. q(path)))
+    local m = p:read("*l")
+    p:close()
+    return m
+  end
+
+  it("login stores the token (0600 in a 0700 directory), says where to go, prints no token", function()
+    local out, err, status = run("login", env())
+    assert.are.equal(0, status, err)
+    assert.are.equal("", out)
+    assert.matches("https://plex%.tv/link", err)
+    assert.matches("valid for 1[45]:%d%d", err)
+    assert.is_nil(err:find("alice-token", 1, true))
+    assert.is_nil(err:find("\r", 1, true), "a countdown on a non-terminal")
+    assert.are.equal("alice-token-1a2b3c4d\n", util.slurp(store))
+    assert.are.equal("600", mode(store))
+    assert.are.equal("700", mode(home .. "/cfg/plexauth"))
+    assert.matches("^plexauth%-%x+\n$", util.slurp(home .. "/cfg/plexauth/client-identifier"))
+    local log = tv:log()
+    local id = util.slurp(home .. "/cfg/plexauth/client-identifier"):gsub("\n", "")
+    assert.are.equal(id, log[1].headers["x-plex-client-identifier"])
+  end)
+
+  it("login --strong --print writes the token to stdout and shows the app URL", function()
+    local out, err, status = run("login --strong --print", env())
+    assert.are.equal(0, status, err)
+    assert.are.equal("alice-token-1a2b3c4d\n", out)
+    assert.matches("https://app%.plex%.tv/auth#%?clientID=", err)
+    assert.is_nil(io.open(store, "r"))
+  end)
+
+  it("login exits 7 when --wait passes first, leaving no file", function()
+    tv:plextv{ link_after = -1 }
+    local _, err, status = run("login --wait 0.5", env())
+    assert.are.equal(7, status, err)
+    assert.matches("run `plexauth login` again", err, 1, true)
+    assert.is_nil(io.open(store, "r"))
+  end)
+
+  it("whoami, servers and logout use the stored token", function()
+    assert.are.equal(0, select(3, run("login", env())))
+    local out, err, status = run("whoami", env())
+    assert.are.equal(0, status, err)
+    assert.are.equal("alice\nalice@example.test\n", out)
+    out, err, status = run("servers", env())
+    assert.are.equal(0, status, err)
+    local lines = {}
+    for line in out:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+    assert.are.equal("Home\towned-server-id\towned", lines[1])
+    assert.are.equal("\t" .. pms.url .. "\tlocal", lines[2])
+    assert.matches("\trelay$", lines[4])
+    assert.are.equal("Carol's\tshared-server-id\tshared", lines[5])
+    assert.is_nil(out:find("owned-server-token", 1, true))
+    local _
+    _, err, status = run("logout", env())
+    assert.are.equal(0, status, err)
+    assert.is_nil(io.open(store, "r"))
+    _, err, status = run("whoami", env())
+    assert.are.equal(2, status)
+    assert.matches("no token", err)
+  end)
+
+  it("refuses a store that others can read (exit 2, saying why)", function()
+    assert.are.equal(0, select(3, run("login", env())))
+    os.execute("chmod 644 " .. q(store))
+    local out, err, status = run("whoami", env())
+    assert.are.equal(2, status)
+    assert.are.equal("", out)
+    assert.matches("readable by others", err)
+    assert.is_nil(err:find("alice-token", 1, true))
+  end)
+
+  it("exits 3 for a revoked token", function()
+    tv:plextv{ revoke = "alice-token-1a2b3c4d" }
+    local _, err, status = run("whoami", env{ PLEX_TOKEN = "alice-token-1a2b3c4d" })
+    assert.are.equal(3, status, err)
+    assert.is_nil(err:find("alice-token", 1, true))
+  end)
+end)

@@ -365,3 +365,63 @@ describe("fake PMS", function()
     end)
   end)
 end)
+
+describe("fake plex.tv (fake_pms.lua --plextv 1), raw", function()
+  local srv
+  setup(function() srv = fake.start{ plextv = true } end)
+  teardown(function() srv:stop() end)
+  before_each(function() srv:reset() end)
+
+  local H = { ["X-Plex-Client-Identifier"] = "raw", Accept = "application/json" }
+
+  it("wants a client identifier: 400 with code 1000", function()
+    local r = srv:request("POST", "/api/v2/pins", { Accept = "application/json" }, "")
+    assert.are.equal(400, r.status)
+    assert.are.equal(1000, cjson.decode(r.body).errors[1].code)
+  end)
+
+  it("makes a PIN (201), links it after link_after polls, forgets it when expired (404, 1020)", function()
+    srv:plextv{ link_after = 2 }
+    local r = srv:request("POST", "/api/v2/pins", H, "")
+    assert.are.equal(201, r.status)
+    local pin = cjson.decode(r.body)
+    assert.are.equal(cjson.null, pin.authToken)
+    assert.matches("^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d:%d%dZ$", pin.expiresAt)
+    assert.is_true(pin.expiresIn >= 899 and pin.expiresIn <= 900)
+    local path = "/api/v2/pins/" .. string.format("%d", pin.id)
+    assert.are.equal(cjson.null, cjson.decode(srv:request("GET", path, H).body).authToken)
+    local linked = cjson.decode(srv:request("GET", "/api/v2/pins/" .. string.format("%d", pin.id), H).body)
+    assert.are.equal("alice-token-1a2b3c4d", linked.authToken)
+    srv:plextv{ expire_all = true }
+    r = srv:request("GET", "/api/v2/pins/" .. string.format("%d", pin.id), H)
+    assert.are.equal(404, r.status)
+    assert.are.equal(1020, cjson.decode(r.body).errors[1].code)
+  end)
+
+  it("signs in (201), asks bob for his code (401, 1029), echoes secrets when told", function()
+    local form = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+    for k, v in pairs(H) do form[k] = v end
+    local r = srv:request("POST", "/api/v2/users/signin", form, "login=alice&password=alice-password")
+    assert.are.equal(201, r.status)
+    assert.are.equal("alice-token-1a2b3c4d", cjson.decode(r.body).authToken)
+    r = srv:request("POST", "/api/v2/users/signin", form, "login=bob&password=bob-password")
+    assert.are.equal(1029, cjson.decode(r.body).errors[1].code)
+    srv:plextv{ echo = true }
+    r = srv:request("POST", "/api/v2/users/signin", form, "login=bob&password=zz&verificationCode=1")
+    assert.are.equal(401, r.status)
+    assert.are.equal("zz", cjson.decode(r.body).errors[1].password)
+  end)
+
+  it("answers resources as an array, 401 without a token and 422 XML once revoked", function()
+    local auth = { ["X-Plex-Token"] = "alice-token-1a2b3c4d" }
+    for k, v in pairs(H) do auth[k] = v end
+    local r = srv:request("GET", "/api/v2/resources?includeHttps=1", auth)
+    assert.are.equal(200, r.status)
+    assert.are.equal(3, #cjson.decode(r.body))
+    assert.are.equal(401, srv:request("GET", "/api/v2/user", H).status)
+    srv:plextv{ revoke = "alice-token-1a2b3c4d" }
+    r = srv:request("GET", "/api/v2/user", auth)
+    assert.are.equal(422, r.status)
+    assert.matches("<errors>", r.body)
+  end)
+end)

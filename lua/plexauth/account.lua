@@ -400,17 +400,18 @@ end
 -- @tparam[opt] table opts `include_https`, `include_relay`, `include_ipv6`
 --   (each default true)
 -- @treturn {plexauth.Device,...}
+local RESOURCE_FLAGS = { { "include_https", "includeHttps" }, { "include_relay", "includeRelay" },
+                         { "include_ipv6", "includeIPv6" } }
+
 function Account:resources(opts)
   check_open(self)
   opts = opt_table("resources", opts, RESOURCE_ARGS)
   local q = {}
-  for k, name in pairs({ include_https = "includeHttps", include_relay = "includeRelay",
-                          include_ipv6 = "includeIPv6" }) do
-    local v = opts[k]
+  for _, pair in ipairs(RESOURCE_FLAGS) do -- in the order plex.tv's clients send them
+    local k, v = pair[1], opts[pair[1]]
     if v ~= nil and type(v) ~= "boolean" then argument("%s must be a boolean (got %s)", k, describe(v)) end
-    q[#q + 1] = name .. "=" .. (v == false and "0" or "1")
+    q[#q + 1] = pair[2] .. "=" .. (v == false and "0" or "1")
   end
-  table.sort(q)
   need_token(self, "resources")
   local res = call.run(self, { op = "getResources", method = "GET",
                                url = self.base .. "/api/v2/resources?" .. table.concat(q, "&"),

@@ -166,7 +166,8 @@ Server.__index = Server
 -- @tparam[opt] table opts `token` (default `"test-admin-token"`), `host` (a loopback
 --   address, default `"127.0.0.1"`), `port` (default 0: ephemeral), `machine_id`,
 --   `tls_cert` and `tls_key` (PEM files: serve HTTPS), `parent_pid` (the server exits
---   when this process is gone; default: the calling Lua process)
+--   when this process is gone; default: the calling Lua process), `plextv` (also
+--   serve plex.tv's /api/v2 endpoints: see fake_pms.lua and `Server:plextv`)
 -- @treturn Server with fields `pid`, `host`, `port`, `url`, `token`, `machine_id`, `tls`
 function M.start(opts)
   opts = opts or {}
@@ -178,6 +179,7 @@ function M.start(opts)
   if opts.machine_id then
     args[#args + 1] = "--machine-id " .. shell_quote(opts.machine_id)
   end
+  if opts.plextv then args[#args + 1] = "--plextv 1" end
   if opts.tls_cert or opts.tls_key then
     args[#args + 1] = "--tls-cert " .. shell_quote(opts.tls_cert)
     args[#args + 1] = "--tls-key " .. shell_quote(opts.tls_key)
@@ -248,6 +250,14 @@ end
 -- @tparam {table,...} list behaviour tables, e.g. `{ {status=500}, {delay=1} }`
 function Server:script(list)
   control(self, "POST", "script", #list == 0 and "[]" or cjson.encode(list))
+end
+
+--- Sets the fake plex.tv's state (started with `plextv = true`): `link_after`,
+-- `lifetime`, `expire_all`, `revoke`, `echo`, `resources`, `server_uri`
+-- (see fake_pms.lua). `reset` restores the defaults.
+-- @tparam table t
+function Server:plextv(t)
+  control(self, "POST", "plextv", cjson.encode(t))
 end
 
 --- True while the server process runs.

@@ -3,7 +3,7 @@
 --
 -- Usage:
 --   lua5.4 spec/support/fake_pms.lua [--host 127.0.0.1] [--port 0] [--token T]
---     [--machine-id ID] [--tls-cert F --tls-key F] [--parent-pid PID]
+--     [--machine-id ID] [--tls-cert F --tls-key F] [--parent-pid PID] [--plextv 1]
 --
 -- Prints `PORT <n>` once bound, then serves HTTP/1.1 (or HTTPS) until killed,
 -- until `POST /_control/shutdown`, or until the process `--parent-pid` is gone.
@@ -283,7 +283,142 @@ routes["/security/resources"] = function(req, query)
   return json(200, { MediaContainer = { size = 1, source = source, Device = { device_for(source) } } })
 end
 
+-- plex.tv endpoints (with --plextv 1) -------------------------------------------------
+-- POST /api/v2/pins[?strong=true], GET /api/v2/pins/{id}, POST /api/v2/users/signin,
+-- GET /api/v2/user, GET /api/v2/resources, GET /api/v2/ping. Accounts: alice /
+-- alice-password (token alice-token-1a2b3c4d); bob / bob-password with two-factor
+-- code 123456 (token bob-token-9z8y7x6w5v). A PIN is linked to alice after
+-- `link_after` polls (default 2; -1 never). POST /_control/plextv takes a JSON
+-- object merged into `ptv`: link_after, lifetime (seconds of new PINs),
+-- expire_all=true (every PIN expires now), revoke=TOKEN (answers 422 XML),
+-- echo=true (error bodies repeat the submitted password and code), resources=
+-- (a JSON value answered by /api/v2/resources), server_uri= (the owned server's
+-- first connection).
+
+local ptv = { link_after = 2, pins = {}, next_pin = 1000, revoked = {} }
+local ACCOUNTS = {
+  alice = { password = "alice-password", token = "alice-token-1a2b3c4d", id = 101, email = "alice@example.test" },
+  bob = { password = "bob-password", code = "123456", token = "bob-token-9z8y7x6w5v", id = 102,
+          email = "bob@example.test" },
+}
+local LONG_TOKEN = "eyJ" .. string.rep("a", 520) .. ".sig"
+
+local function ptv_error(status, code, message, extra)
+  local e = { code = code, message = message, status = status }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return json(status, { errors = { e } })
+end
+
+local function iso(t) return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t)) end
+
+local function pin_object(p)
+  return { id = p.id, code = p.code, product = p.product, trusted = false,
+           qr = "https://plex.tv/api/v2/pins/qr/" .. p.code,
+           clientIdentifier = p.client, location = { code = "US", country = "United States" },
+           expiresIn = math.max(0, math.floor(p.expires - gettime())), createdAt = iso(p.created),
+           expiresAt = iso(p.expires), authToken = p.token or cjson.null, newRegistration = cjson.null }
+end
+
+local function user_object(name)
+  local a = ACCOUNTS[name]
+  return { id = a.id, uuid = name .. "-uuid", username = name, title = name, email = a.email,
+           friendlyName = name:gsub("^%l", string.upper), authToken = a.token,
+           twoFactorEnabled = a.code ~= nil, home = false, joinedAt = 1600000000,
+           subscription = { active = false, status = "Inactive" } }
+end
+
+local function token_user(req)
+  local t = req.headers["x-plex-token"]
+  if not t then return nil end
+  if ptv.revoked[t] then return false end
+  for name, a in pairs(ACCOUNTS) do if a.token == t then return name end end
+end
+
+local function ptv_conn(protocol, address, port, is_local, relay, uri)
+  return { protocol = protocol, address = address, port = port,
+           uri = uri or (protocol .. "://" .. address .. ":" .. port),
+           ["local"] = is_local, relay = relay, IPv6 = false }
+end
+
+local function default_resources()
+  local first = ptv.server_uri or "http://127.0.0.1:9"
+  local host, port = first:match("^%a+://([^:/]+):(%d+)")
+  local function dev(name, id, provides, owned, token, conns)
+    return { name = name, product = "Plex Media Server", productVersion = "1.40.0", platform = "Linux",
+             platformVersion = "6.1", device = "PC", clientIdentifier = id, createdAt = iso(1600000000),
+             lastSeenAt = iso(gettime()), provides = provides, ownerId = owned and cjson.null or 7,
+             sourceTitle = owned and cjson.null or "carol", publicAddress = "203.0.113.5", accessToken = token,
+             owned = owned, home = false, synced = false, relay = true, presence = true, httpsRequired = false,
+             publicAddressMatches = true, dnsRebindingProtection = false, natLoopbackSupported = true,
+             connections = conns }
+  end
+  return {
+    dev("Home", "owned-server-id", "server", true, "owned-server-token", {
+      ptv_conn("http", host or "127.0.0.1", tonumber(port) or 9, true, false, first),
+      ptv_conn("http", "127.0.0.1", 9, false, false),
+      ptv_conn("https", "203.0.113.5", 32400, false, true, "https://203-0-113-5.relay.invalid:8443") }),
+    dev("Carol's", "shared-server-id", "server", false, LONG_TOKEN, {
+      ptv_conn("http", "127.0.0.1", 9, true, false) }),
+    dev("Phone", "player-id", "client,player", true, cjson.null, {}),
+  }
+end
+
+local function ptv_answer(req, query)
+  if not req.headers["x-plex-client-identifier"] then
+    return ptv_error(400, 1000, "X-Plex-Client-Identifier is missing")
+  end
+  if not wants_json(req) then
+    return response(200, "text/xml;charset=utf-8", '<?xml version="1.0" encoding="UTF-8"?>\n<ok/>\n')
+  end
+  local path, m = req.path, req.method
+  if path == "/api/v2/pins" and m == "POST" then
+    local strong = query.strong == "true"
+    ptv.next_pin = ptv.next_pin + 1
+    local code = strong and ("s" .. string.format("%024d", ptv.next_pin))
+                 or string.format("P%03d", ptv.next_pin % 1000)
+    local life = tonumber(ptv.lifetime) or (strong and 1800 or 900)
+    local p = { id = ptv.next_pin, code = code, strong = strong, product = req.headers["x-plex-product"],
+                client = req.headers["x-plex-client-identifier"], created = gettime(),
+                expires = gettime() + life, polls = 0 }
+    ptv.pins[p.id] = p
+    return json(201, pin_object(p))
+  end
+  local id = tonumber(path:match("^/api/v2/pins/(%d+)$"))
+  if id and m == "GET" then
+    local p = ptv.pins[id]
+    if not p or gettime() >= p.expires then return ptv_error(404, 1020, "Code not found or expired") end
+    p.polls = p.polls + 1
+    local after = tonumber(ptv.link_after) or 2
+    if after >= 0 and p.polls >= after then p.token = ACCOUNTS.alice.token end
+    return json(200, pin_object(p))
+  end
+  if path == "/api/v2/users/signin" and m == "POST" then
+    local f = parse_query(req.body or "")
+    local a = ACCOUNTS[f.login or ""]
+    local echo = ptv.echo and { login = f.login, password = f.password, verificationCode = f.verificationCode } or nil
+    if not a or a.password ~= f.password then return ptv_error(401, 1001, "User could not be authenticated", echo) end
+    if a.code and f.verificationCode ~= a.code then
+      return ptv_error(401, 1029, "Please enter the verification code", echo)
+    end
+    return json(201, user_object(f.login))
+  end
+  local who = token_user(req)
+  if path == "/api/v2/user" or path == "/api/v2/resources" or path == "/api/v2/ping" then
+    if who == false then
+      return response(422, "application/xml", "<errors><error>Invalid token</error></errors>")
+    elseif not who then
+      return ptv_error(401, 1001, "User could not be authenticated")
+    end
+    if path == "/api/v2/user" then return json(200, user_object(who)) end
+    if path == "/api/v2/ping" then return json(200, { pong = true }) end
+    if ptv.resources ~= nil then return response(200, "application/json", cjson.encode(ptv.resources)) end
+    return response(200, "application/json", cjson.encode(default_resources()))
+  end
+  return ptv_error(404, 1002, "Not found")
+end
+
 local function normal_answer(req, query)
+  if opts.plextv and req.path:sub(1, 8) == "/api/v2/" then return ptv_answer(req, query) end
   local route = routes[req.path]
   if not route then return html(404) end
   if req.method ~= "GET" and req.method ~= "HEAD" then return html(405) end
@@ -354,6 +489,7 @@ local function control(req)
     return response(200, "application/json", json_array(state.log))
   elseif what == "reset" and req.method == "POST" then
     state.log, state.script = {}, {}
+    ptv.link_after, ptv.lifetime, ptv.echo, ptv.resources, ptv.revoked = 2, nil, nil, nil, {}
     return json(200, { ok = true })
   elseif what == "script" and req.method == "POST" then
     local ok, list = pcall(cjson.decode, req.body)
@@ -364,6 +500,15 @@ local function control(req)
     end
     for _, b in ipairs(list) do state.script[#state.script + 1] = b end
     return json(200, { ok = true, pending = #state.script })
+  elseif what == "plextv" and req.method == "POST" then
+    local ok, t = pcall(cjson.decode, req.body)
+    if not ok or type(t) ~= "table" then return response(400, "text/plain", "body must be a JSON object\n") end
+    for k, v in pairs(t) do
+      if k == "revoke" then ptv.revoked[v] = true
+      elseif k == "expire_all" then for _, p in pairs(ptv.pins) do p.expires = gettime() end
+      else ptv[k] = v end
+    end
+    return json(200, { ok = true })
   elseif what == "shutdown" and req.method == "POST" then
     running = false
     return json(200, { ok = true })
