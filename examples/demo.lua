@@ -73,5 +73,42 @@ if not okcall and plexauth.errors.is(err, plexauth.errors.Unauthorized) then
 end
 bad:close()
 client:close()
+
+-- The plex.tv journey: log in once with a PIN, then find the server and use
+-- it. Only ever against the bundled fake plex.tv (it links the PIN by itself
+-- after two polls); the real plex.tv is never contacted.
+if server then
+  local fake = require("spec.support.fake")
+  local tv = fake.start{ plextv = true }
+  tv:plextv{ server_uri = server.url, server_token = server.token }
+  print("\n-- plex.tv account (the bundled fake plex.tv at " .. tv.url .. ") --")
+  local home = os.tmpname()
+  os.remove(home)
+  local function account_cli(args)
+    print("\n$ plexauth " .. args)
+    local r = os.execute(string.format("XDG_CONFIG_HOME='%s' PLEXTV_URL='%s' %s bin/plexauth %s",
+                                       home, tv.url, lua, args))
+    return r == true or r == 0
+  end
+  ok = ok and account_cli("login") and account_cli("whoami") and account_cli("servers")
+    and account_cli("logout")
+  os.execute("rm -rf '" .. home .. "'")
+
+  print("\n-- Lua --")
+  local account = plexauth.account{ client_identifier = "plexauth-demo", product = "plexauth demo",
+                                    plextv_url = tv.url }
+  local pin = account:create_pin()
+  print("go to " .. pin.auth_url .. " and enter " .. pin.code)
+  account:wait_for_pin(pin, { interval = 0.2 })
+  print("linked; account:", account:user().username)
+  local owned = account:servers()[1]
+  print("server:", owned.name, owned.owned and "owned" or "shared")
+  local pms, chosen = account:connect_device(owned, { allow_relay = false, timeout = 2 })
+  print("connected to:", chosen.uri)
+  print("transient token there:", pms:get_transient_token().token)
+  pms:close()
+  account:close()
+  tv:stop()
+end
 if server then server:stop() end
 os.exit(ok and 0 or 1)

@@ -253,7 +253,8 @@ function Server:script(list)
 end
 
 --- Sets the fake plex.tv's state (started with `plextv = true`): `link_after`,
--- `lifetime`, `expire_all`, `revoke`, `echo`, `resources`, `server_uri`
+-- `lifetime`, `expire_all`, `revoke`, `echo`, `resources`, `server_uri`,
+-- `server_token`
 -- (see fake_pms.lua). `reset` restores the defaults.
 -- @tparam table t
 function Server:plextv(t)

@@ -292,8 +292,8 @@ end
 -- object merged into `ptv`: link_after, lifetime (seconds of new PINs),
 -- expire_all=true (every PIN expires now), revoke=TOKEN (answers 422 XML),
 -- echo=true (error bodies repeat the submitted password and code), resources=
--- (a JSON value answered by /api/v2/resources), server_uri= (the owned server's
--- first connection).
+-- (a JSON value answered by /api/v2/resources), server_uri= and server_token=
+-- (the owned server's first connection and access token).
 
 local ptv = { link_after = 2, pins = {}, next_pin = 1000, revoked = {} }
 local ACCOUNTS = {
@@ -353,7 +353,7 @@ local function default_resources()
              connections = conns }
   end
   return {
-    dev("Home", "owned-server-id", "server", true, "owned-server-token", {
+    dev("Home", "owned-server-id", "server", true, ptv.server_token or "owned-server-token", {
       ptv_conn("http", host or "127.0.0.1", tonumber(port) or 9, true, false, first),
       ptv_conn("http", "127.0.0.1", 9, false, false),
       ptv_conn("https", "203.0.113.5", 32400, false, true, "https://203-0-113-5.relay.invalid:8443") }),
@@ -490,6 +490,7 @@ local function control(req)
   elseif what == "reset" and req.method == "POST" then
     state.log, state.script = {}, {}
     ptv.link_after, ptv.lifetime, ptv.echo, ptv.resources, ptv.revoked = 2, nil, nil, nil, {}
+    ptv.server_uri, ptv.server_token = nil, nil
     return json(200, { ok = true })
   elseif what == "script" and req.method == "POST" then
     local ok, list = pcall(cjson.decode, req.body)
