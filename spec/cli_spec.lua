@@ -280,3 +280,65 @@ describe("bin/plexauth's account commands", function()
     assert.is_nil(err:find("alice-token", 1, true))
   end)
 end)
+
+describe("bin/plexauth login on a terminal", function()
+  local tv, home
+
+  setup(function()
+    tv = fake.start{ plextv = true }
+    home = os.tmpname()
+    os.remove(home)
+  end)
+
+  teardown(function()
+    fake.stop_all()
+    os.execute("rm -rf " .. q(home))
+  end)
+
+  it("shows a live countdown on stderr (script(1) gives it a pseudo-terminal)", function()
+    local found = os.execute("command -v script >/dev/null 2>&1")
+    if not (found == true or found == 0) then
+      pending("script(1) is not installed")
+      return
+    end
+    tv:plextv{ link_after = 3 }
+    local cmd = util.env_prefix{ PLEXTV_URL = tv.url, XDG_CONFIG_HOME = home } .. " " .. util.LUA
+      .. " bin/plexauth login"
+    local p = assert(io.popen("script -qec " .. q(cmd) .. " /dev/null"))
+    local out = p:read("*a")
+    p:close()
+    assert.matches("\rWaiting for the code to be entered%.%.%. 1[45]:%d%d left", out)
+    assert.matches("Linked%.", out)
+    assert.is_nil(out:find("alice-token", 1, true))
+    assert.are.equal("alice-token-1a2b3c4d\n", util.slurp(home .. "/plexauth/token"))
+  end)
+end)
+
+describe("bin/plexauth login interrupted", function()
+  local tv, home
+
+  setup(function()
+    tv = fake.start{ plextv = true }
+    home = os.tmpname()
+    os.remove(home)
+  end)
+
+  teardown(function()
+    fake.stop_all()
+    os.execute("rm -rf " .. q(home))
+  end)
+
+  it("exits 130 on Ctrl-C (SIGINT) and leaves no file in the store", function()
+    tv:plextv{ link_after = -1 }
+    local cmd = util.env_prefix{ PLEXTV_URL = tv.url, XDG_CONFIG_HOME = home } .. " " .. util.LUA
+      .. " bin/plexauth login 2>/dev/null & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo EXIT:$?"
+    local p = assert(io.popen(cmd))
+    local out = p:read("*a")
+    p:close()
+    assert.matches("EXIT:130", out)
+    local ls = assert(io.popen("ls -A " .. q(home .. "/plexauth") .. " 2>/dev/null"))
+    local files = ls:read("*a")
+    ls:close()
+    assert.is_nil(files:find("token", 1, true), "left in the store: " .. files)
+  end)
+end)
