@@ -385,6 +385,8 @@ function Account:user()
 end
 
 local RESOURCE_ARGS = { include_https = true, include_relay = true, include_ipv6 = true }
+local RESOURCE_FLAGS = { { "include_https", "includeHttps" }, { "include_relay", "includeRelay" },
+                         { "include_ipv6", "includeIPv6" } }
 
 local function check_devices(res)
   if type(res.object) ~= "table" or not string.match(res.body, "^%s*%[") then
@@ -400,9 +402,6 @@ end
 -- @tparam[opt] table opts `include_https`, `include_relay`, `include_ipv6`
 --   (each default true)
 -- @treturn {plexauth.Device,...}
-local RESOURCE_FLAGS = { { "include_https", "includeHttps" }, { "include_relay", "includeRelay" },
-                         { "include_ipv6", "includeIPv6" } }
-
 function Account:resources(opts)
   check_open(self)
   opts = opt_table("resources", opts, RESOURCE_ARGS)
