@@ -281,7 +281,7 @@ describe("bin/plexauth's account commands", function()
   end)
 end)
 
-describe("bin/plexauth login on a terminal", function()
+describe("bin/plexauth login on a terminal and interrupted", function()
   local tv, home
 
   setup(function()
@@ -294,6 +294,8 @@ describe("bin/plexauth login on a terminal", function()
     fake.stop_all()
     os.execute("rm -rf " .. q(home))
   end)
+
+  before_each(function() os.execute("rm -rf " .. q(home)) end)
 
   it("shows a live countdown on stderr (script(1) gives it a pseudo-terminal)", function()
     local found = os.execute("command -v script >/dev/null 2>&1")
@@ -311,21 +313,6 @@ describe("bin/plexauth login on a terminal", function()
     assert.matches("Linked%.", out)
     assert.is_nil(out:find("alice-token", 1, true))
     assert.are.equal("alice-token-1a2b3c4d\n", util.slurp(home .. "/plexauth/token"))
-  end)
-end)
-
-describe("bin/plexauth login interrupted", function()
-  local tv, home
-
-  setup(function()
-    tv = fake.start{ plextv = true }
-    home = os.tmpname()
-    os.remove(home)
-  end)
-
-  teardown(function()
-    fake.stop_all()
-    os.execute("rm -rf " .. q(home))
   end)
 
   it("exits 130 on Ctrl-C (SIGINT) and leaves no file in the store", function()
