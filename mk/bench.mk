@@ -1,7 +1,10 @@
 # Benchmark: `make bench` runs bench/run against a loopback nginx.
 # Uses LUA_VERSION, LUA, BUILD_DIR and the `build` target from the top-level Makefile.
+# bench/nonblocking: the hosts (copas and mpv on Lua 5.2, Neovim on LuaJIT), lua-http, Node.
 BENCH_PKGS = lua5.4 liblua5.4-dev lua5.2 lua-curl lua-cjson lua-socket libcurl4-openssl-dev \
-             pkg-config gcc valgrind hyperfine time
+             pkg-config gcc valgrind hyperfine time git curl \
+             liblua5.2-dev luajit libluajit-5.1-dev lua-luv lua-cqueues lua-copas lua-http \
+             neovim mpv
 BENCH_SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: bench bench-deps
@@ -13,6 +16,7 @@ bench-deps:
 	@missing=$$(for p in $(BENCH_PKGS); do \
 	  dpkg-query -W -f '$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
 	if [ -n "$$(echo $$missing)" ]; then \
 	  echo "bench-deps: installing $$(echo $$missing)"; \
 	  $(BENCH_SUDO) apt-get update -qq && \
