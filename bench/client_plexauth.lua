@@ -1,6 +1,12 @@
--- Clients 1 and 2: plexauth.  usage: lua client_plexauth.lua BASE_URL N token|source
+-- Clients 1, 2 and 7: plexauth.  usage: lua client_plexauth.lua BASE_URL N token|source [TREE]
+-- TREE: load plexauth from that source tree instead (its lua/ and build/<this Lua>/).
 local gettime = require("socket").gettime -- wall clock only; not used by plexauth
-local base, n, op = arg[1], tonumber(arg[2]), arg[3]
+local base, n, op, tree = arg[1], tonumber(arg[2]), arg[3], arg[4]
+if tree then
+  package.path = tree .. "/lua/?.lua;" .. tree .. "/lua/?/init.lua;" .. package.path
+  local v = type(jit) == "table" and "jit" or _VERSION:match("%d+%.%d+")
+  package.cpath = tree .. "/build/" .. v .. "/?.so;" .. package.cpath
+end
 local t0 = gettime()
 local plexauth = require "plexauth"
 local t_req = gettime()
