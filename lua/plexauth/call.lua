@@ -248,7 +248,7 @@ end
 function M.run(self, spec)
   local policy, hooks, drv = self._policy, self._hooks, self._driver
   local op, method, target = spec.op, spec.method, spec.url
-  local secrets = M.secrets(self, spec.secrets)
+  local secrets -- M.secrets(self, spec.secrets), built when an error or a hook needs it
   local max = spec.retry == false and 1 or policy.max_attempts
   local started = core.now()
   local attempt = 0
@@ -263,12 +263,14 @@ function M.run(self, spec)
         local req = { method = method, url = target, headers = named }
         hooks.before_request(ctx, req)
         if type(req.headers) ~= "table" then argument("req.headers must be a table") end
+        secrets = secrets or M.secrets(self, spec.secrets)
         list = M.redacting(secrets, header_list, self._settings, req.headers)
       end
     end
     local res, a, b, c = drv:perform(method, target, list or self._headers, spec.body)
     local err
     if res == nil then
+      secrets = secrets or M.secrets(self, spec.secrets)
       err = M.transport_error(op, target, a, b, c, attempt, secrets)
     else
       setmetatable(res, Response)
@@ -279,10 +281,12 @@ function M.run(self, spec)
       end
       local status = res.status_code
       if status < 200 or status > 299 then
+        secrets = secrets or M.secrets(self, spec.secrets)
         err = M.api_error(self, op, res, attempt, secrets, spec.unauthorized, spec.why_401)
       elseif spec.check then
         local msg = spec.check(res)
         if msg then
+          secrets = secrets or M.secrets(self, spec.secrets)
           err = errors.new(errors.DecodeError, {
             message = msg .. " in the answer to " .. op, operation = op,
             status_code = status, content_type = redact(res.content_type, secrets),

@@ -135,8 +135,12 @@ function Client:get_transient_token(type_, scope)
   if scope ~= nil and scope ~= "all" then
     argument("scope must be \"all\" (got %s)", describe(scope))
   end
-  return call.run(self, { op = "getTransientToken", method = "GET", url = self._url_token,
-                          check = check_token })
+  local spec = self._token_spec -- built once per client: the hot path allocates no table
+  if not spec then
+    spec = { op = "getTransientToken", method = "GET", url = self._url_token, check = check_token }
+    self._token_spec = spec
+  end
+  return call.run(self, spec)
 end
 
 local SOURCE_ARGS = { source = true }
