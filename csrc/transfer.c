@@ -260,6 +260,10 @@ void pa_transfer_request(pa_transfer *t, const char *method, const char *url,
     } else {
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     }
+    /* A request with a body (a POST, never retried) goes on a new
+     * connection: on a reused one that the server closes without an answer,
+     * libcurl would send it again by itself. */
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, body != NULL ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0 ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST,
                      strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0

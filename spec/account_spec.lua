@@ -54,7 +54,8 @@ describe("plexauth.account", function()
     it("requires client_identifier and rejects unknown keys, before any traffic", function()
       raises(errors.ArgumentError, function() plexauth.account{ plextv_url = tv.url } end)
       raises(errors.ArgumentError, function() account{ tokn = "x" } end)
-      raises(errors.ArgumentError, function() account{ plextv_url = "ftp://127.0.0.1/" } end)
+      local err = raises(errors.ArgumentError, function() account{ plextv_url = "ftp://127.0.0.1/" } end)
+      assert.matches("^plextv_url must be", err.message) -- the account's option, not server_url
       assert.are.equal(0, #tv:log())
     end)
 
@@ -144,6 +145,22 @@ describe("plexauth.account", function()
       local t0 = require("socket").gettime()
       assert.are.equal("alice-token-1a2b3c4d", a:wait_for_pin(pin, { interval = 0.05 }))
       assert.is_true(require("socket").gettime() - t0 >= 0.9, "Retry-After not waited out")
+    end)
+
+    it("wait_for_pin waits out a 429 itself, not through the retry policy, no longer than the PIN lives",
+       function()
+      tv:plextv{ link_after = -1, lifetime = 2 }
+      local a = account{ retries = { max_attempts = 5, initial_interval = 0.01, max_interval = 0.02 } }
+      local pin = a:create_pin()
+      tv:script{ { path = "/api/v2/pins/" .. pin.id, status = 429, body = "{}", content_type = "application/json",
+                   headers = { ["Retry-After"] = "30" }, ["repeat"] = 10 } }
+      local t0 = require("socket").gettime()
+      raises(errors.PinExpired, function() a:wait_for_pin(pin, { interval = 0.05 }) end)
+      local took = require("socket").gettime() - t0
+      assert.is_true(took < 10, "waited out a Retry-After longer than the PIN's life")
+      local checks = 0
+      for _, r in ipairs(tv:log()) do if r.method == "GET" then checks = checks + 1 end end
+      assert.are.equal(1, checks) -- the policy did not retry the 429 (check_pin's own calls do)
     end)
 
     it("wait_for_pin: TransportError timeout when its timeout passes first", function()
@@ -240,6 +257,48 @@ describe("plexauth.account", function()
       assert.is_true(#seen >= 2)
       scan(tostring(a), 0)
     end)
+  end)
+
+  it("keeps the password and code out in each form an echoing server writes them", function()
+    local cjson = require("cjson")
+    local password, code = "p@ss/w\"rd <&> x'y+z% \\q", "12 34/5&6"
+    local function forms(s)
+      local list = { s, require("plexauth.url").escape(s), cjson.encode(s):sub(2, -2),
+                     (s:gsub("[&<>\"]", { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;" })) }
+      return list
+    end
+    local all = {}
+    for _, s in ipairs({ password, code }) do for _, f in ipairs(forms(s)) do all[#all + 1] = f end end
+    for _, echo in ipairs({ true, "xml" }) do
+      tv:reset()
+      tv:plextv{ echo = echo }
+      local a = account()
+      local err = raises(errors.Unauthorized, function()
+        a:sign_in{ login = "bob", password = password, verification_code = code }
+      end)
+      assert.is_truthy(err.body:find("<redacted>", 1, true), "the fake did not echo: " .. err.body)
+      for _, v in ipairs({ tostring(err), err.body, err.message, cjson.encode(err.errors or {}),
+                           cjson.encode(err.headers) }) do
+        for _, f in ipairs(all) do
+          assert.is_nil(v:find(f, 1, true), string.format("%q in %s", f, v))
+        end
+      end
+      a:close()
+    end
+  end)
+
+  it("sends a POST on a fresh connection: libcurl never resends the password by itself", function()
+    local a = account{ token = "alice-token-1a2b3c4d" }
+    a:ping() -- a kept-alive connection the POST could reuse
+    a:ping()
+    tv:reset()
+    tv:script{ { path = "/api/v2/users/signin", close = true } }
+    local err = raises(errors.TransportError, function()
+      a:sign_in{ login = "alice", password = "alice-password" }
+    end)
+    assert.are.equal(1, err.attempts)
+    assert.are.equal(1, #tv:log(), "the sign-in was sent again")
+    a:close()
   end)
 
   describe("user, resources, servers, ping", function()

@@ -74,14 +74,11 @@ function M.new(opts)
     argument("client_identifier is required: a stable identifier of this installation")
   end
   local base = opts.plextv_url
-  if base ~= nil and type(base) ~= "string" then
-    argument("plextv_url must be a string (got %s)", describe(base))
-  end
   local o = {}
   for k, v in pairs(opts) do o[k] = v end
   o.plextv_url, o.server_url = nil, base or PLEXTV
   if o.product == nil then o.product = "plexauth" end
-  local s = call.redacting({ opts.token }, options.check, o)
+  local s = call.redacting({ opts.token }, options.check, o, nil, "plextv_url")
   -- The token goes with each call: it changes when a PIN is linked.
   local token = s.token
   s.token = nil
@@ -225,7 +222,11 @@ local function expired(pin, why)
   })
 end
 
--- One check: the token, or nil; nil and an error with `soft`.
+local NO_RETRY_429 = { [429] = true }
+
+-- One check: the token, or nil; nil and an error with `soft` (for
+-- `wait_for_pin`, which waits out a 429 itself, within its timeout and the
+-- PIN's life, rather than the retry policy's back-off).
 local function check(self, pin, soft)
   local function fail(err)
     if soft then return nil, err end
@@ -234,7 +235,7 @@ local function check(self, pin, soft)
   if pin.expires_at and os.time() >= pin.expires_at then return fail(expired(pin, "expired")) end
   local res, err = call.run(self, { op = "checkPin", method = "GET",
                                     url = self.base .. "/api/v2/pins/" .. string.format("%d", pin.id),
-                                    soft = true })
+                                    soft = true, no_retry = soft and NO_RETRY_429 or nil })
   if not res then
     if errors.is(err, errors.APIError) and err.status_code == 404 then
       return fail(expired(pin, "expired (plex.tv no longer knows it)"))
@@ -266,7 +267,8 @@ local WAIT_ARGS = { interval = true, timeout = true, on_wait = true }
 
 --- Checks the PIN every `interval` seconds (default 1) until the user links
 -- it, and returns the account token (the account uses it from then on).
--- A 429 is waited out for its `Retry-After`. `on_wait(pin, seconds_left)`
+-- A 429 is waited out for its `Retry-After` (no longer than the PIN lives
+-- or `timeout` allows). `on_wait(pin, seconds_left)`
 -- runs before each wait; `seconds_left` is the time until the PIN expires
 -- (or `timeout` passes, when sooner). Raises `PinExpired` when the PIN
 -- expires first, `TransportError` (`reason = "timeout"`) when `timeout`
@@ -299,6 +301,7 @@ function Account:wait_for_pin(pin, opts)
       wait = tonumber(err.headers["retry-after"]) or interval
     end
     local left = pin.expires_at and pin.expires_at - os.time()
+    if left and wait > left then wait = math.max(left, 0) end -- it expires first
     if deadline then
       local t = deadline - core.now()
       if t <= 0 then
@@ -319,6 +322,49 @@ end
 
 local SIGN_IN_ARGS = { login = true, password = true, verification_code = true, remember_me = true }
 
+local XML_ESCAPES = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
+local JSON_ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+                       ["\r"] = "\\r", ["\t"] = "\\t" }
+
+-- `s` JSON-escaped; with `html`, `<`, `>` and `&` as `\u00XX` too (as Go's
+-- encoder writes them).
+local function json_escape(s, html)
+  return (string.gsub(s, html and '[%c"\\<>&]' or '[%c"\\]', function(c)
+    return JSON_ESCAPES[c] or string.format("\\u%04x", string.byte(c))
+  end))
+end
+
+-- The forms the secrets of `list` (strings; others skipped) take in an
+-- answer that echoes them: as given, as sent (percent-encoded, or `+` for
+-- a space), JSON-escaped (`/` as `\/` or not; `<>&` as `\u00XX` or not)
+-- and XML-escaped (`'` as `&#39;` or not); longest first, so that no form is left half redacted.
+local function secret_forms(list)
+  local forms, seen = {}, {}
+  local function add(f)
+    if not seen[f] then
+      seen[f] = true
+      forms[#forms + 1] = f
+    end
+  end
+  for i = 1, #list do
+    local s = list[i]
+    if type(s) == "string" and s ~= "" then
+      add(s)
+      local sent = url.escape(s)
+      add(sent)
+      add((string.gsub(sent, "%%20", "+")))
+      local json = json_escape(s)
+      add(json)
+      add((string.gsub(json, "/", "\\/")))
+      add(json_escape(s, true))
+      add((string.gsub(s, "[&<>\"']", XML_ESCAPES)))
+      add((string.gsub(s, "[&<>\"]", XML_ESCAPES))) -- `'` kept as it is
+    end
+  end
+  table.sort(forms, function(a, b) return #a > #b end)
+  return forms
+end
+
 --- Signs in with a login (user name or email) and password
 -- (`POST /api/v2/users/signin`, never retried). The password and the
 -- verification code appear in no error, hook argument or result. Raises
@@ -329,7 +375,7 @@ local SIGN_IN_ARGS = { login = true, password = true, verification_code = true, 
 function Account:sign_in(t)
   check_open(self)
   if type(t) ~= "table" then argument("sign_in takes a table {login=, password=} (got %s)", describe(t)) end
-  local secrets = { t.password, t.verification_code }
+  local secrets = secret_forms({ t.password, t.verification_code })
   local function bad(fmt, ...)
     call.redacting(secrets, errors.argument, fmt, ...)
   end

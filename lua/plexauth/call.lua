@@ -242,7 +242,8 @@ end
 -- errors), `scrub` (keep them out of the response too: hooks and the
 -- caller see it without them), `retry = false` (never retried),
 -- `unauthorized` (a set of statuses besides 401 that mean Unauthorized),
--- `why_401` (what a 401 means, when not a rejected token) and
+-- `why_401` (what a 401 means, when not a rejected token), `no_retry`
+-- (a set of statuses the caller handles itself: never retried here) and
 -- `soft` (return nil and the error instead of raising it).
 -- @return the `Response`
 function M.run(self, spec)
@@ -301,7 +302,8 @@ function M.run(self, spec)
     end
     if hooks and hooks.after_error then hooks.after_error(ctx, res, err) end
     local wait
-    if attempt < max and retry.retryable(policy, method, err) then
+    if attempt < max and retry.retryable(policy, method, err)
+       and not (spec.no_retry and res and spec.no_retry[res.status_code]) then
       wait = retry.delay(policy, attempt, res and res.headers)
       if core.now() + wait - started > policy.max_elapsed_time then wait = nil end
     end

@@ -159,7 +159,9 @@ M.KNOWN = KNOWN
 -- @tparam table opts
 -- @tparam[opt] table known the option names allowed (a set; default: the
 --   client's)
-function M.check(opts, known)
+-- @tparam[opt] string url_name what errors call `server_url` (default
+--   "server_url"; an account's is its `plextv_url`)
+function M.check(opts, known, url_name)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then argument("options must be a table (got %s)", describe(opts)) end
   for k in pairs(opts) do
@@ -171,13 +173,13 @@ function M.check(opts, known)
   local server_url = opts.server_url
   if server_url ~= nil then
     if type(server_url) ~= "string" then
-      argument("server_url must be a string (got %s)", describe(server_url))
+      argument("%s must be a string (got %s)", url_name or "server_url", describe(server_url))
     end
     local scheme, host, port = url.split(server_url)
     if not scheme or (scheme ~= "http" and scheme ~= "https")
        or (port and (port < 1 or port > 65535))
        or string.find(server_url, "[%s%c?#]") then
-      argument("server_url must be an http or https URL (got %q)", server_url)
+      argument("%s must be an http or https URL (got %q)", url_name or "server_url", server_url)
     end
     base = string.gsub(server_url, "/+$", "")
     if host then base = string.gsub(base, "^%a+", scheme) end

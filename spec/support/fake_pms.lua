@@ -291,7 +291,8 @@ end
 -- `link_after` polls (default 2; -1 never). POST /_control/plextv takes a JSON
 -- object merged into `ptv`: link_after, lifetime (seconds of new PINs),
 -- expire_all=true (every PIN expires now), revoke=TOKEN (answers 422 XML),
--- echo=true (error bodies repeat the submitted password and code), resources=
+-- echo=true (error bodies repeat the submitted password and code, JSON-escaped, and
+-- the form as sent), echo="xml" (the same in an XML error body), resources=
 -- (a JSON value answered by /api/v2/resources), server_uri= and server_token=
 -- (the owned server's first connection and access token).
 
@@ -395,10 +396,20 @@ local function ptv_answer(req, query)
   if path == "/api/v2/users/signin" and m == "POST" then
     local f = parse_query(req.body or "")
     local a = ACCOUNTS[f.login or ""]
-    local echo = ptv.echo and { login = f.login, password = f.password, verificationCode = f.verificationCode } or nil
-    if not a or a.password ~= f.password then return ptv_error(401, 1001, "User could not be authenticated", echo) end
+    local echo = ptv.echo and { login = f.login, password = f.password, verificationCode = f.verificationCode,
+                                form = req.body } or nil
+    local function refuse(code, message)
+      if ptv.echo ~= "xml" then return ptv_error(401, code, message, echo) end
+      local attrs = {}
+      for _, k in ipairs({ "login", "password", "verificationCode", "form" }) do
+        if echo[k] then attrs[#attrs + 1] = string.format('%s="%s"', k, xml_escape(echo[k])) end
+      end
+      return response(401, "application/xml", string.format('<errors><error code="%d" message="%s" %s/></errors>',
+                                                            code, message, table.concat(attrs, " ")))
+    end
+    if not a or a.password ~= f.password then return refuse(1001, "User could not be authenticated") end
     if a.code and f.verificationCode ~= a.code then
-      return ptv_error(401, 1029, "Please enter the verification code", echo)
+      return refuse(1029, "Please enter the verification code")
     end
     return json(201, user_object(f.login))
   end
