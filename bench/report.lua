@@ -77,6 +77,13 @@ local HOSTS = { { "luv", "luv (lua-luv 1.44, Lua 5.4)" }, { "nvim", "Neovim 0.7 
   { "cqueues", "cqueues (Lua 5.4)" }, { "copas", "copas 1.2 (Lua 5.2)" }, { "poll", "poll: plexauth's own loop (Lua 5.4)" },
   { "mpv", "mpv 0.35 (mp.add_timeout, its Lua 5.2)" } }
 local function ms(v, f) return fmt(f or "%.1f", v and v * 1e3) end
+-- Calls fn(host, figures) for each host of HOSTS that has stall figures.
+local function stalled(fn)
+  for _, h in ipairs(HOSTS) do
+    if stall[h[1]] then fn(h, stall[h[1]]) end
+  end
+end
+
 if next(stall) then
   local any = select(2, next(stall))
   p("\n## 1. Host stall: a 10 ms host timer while plexauth calls wait on a 1 s-slow server\n")
@@ -86,14 +93,11 @@ if next(stall) then
   p("loopback server that answers each after 1 s (bench/slow_server.js); \"calls took\" shows they overlapped.\n")
   p("| host | idle max | idle p99 | during calls: max | p99 | median | ticks | calls took s | target max | |")
   p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-  for _, h in ipairs(HOSTS) do
-    local s = stall[h[1]]
-    if s then
-      local limit = h[1] == "mpv" and 0.060 or 0.015
-      p(("| %s | %s | %s | %s | %s | %s | %d | %.2f | ≤ %.0f | %s |"):format(h[2], ms(s.idle_max), ms(s.idle_p99),
-        ms(s.calls_max), ms(s.calls_p99), ms(s.calls_med), s.calls_n, s.calls_s, limit * 1e3, verdict(s.calls_max <= limit)))
-    end
-  end
+  stalled(function(h, s)
+    local limit = h[1] == "mpv" and 0.060 or 0.015
+    p(("| %s | %s | %s | %s | %s | %s | %d | %.2f | ≤ %.0f | %s |"):format(h[2], ms(s.idle_max), ms(s.idle_p99),
+      ms(s.calls_max), ms(s.calls_p99), ms(s.calls_med), s.calls_n, s.calls_s, limit * 1e3, verdict(s.calls_max <= limit)))
+  end)
   p("\n## 4. Cancel latency: task:cancel() of a call waiting on a hung server\n")
   p(("Each of %d times: a task's call has waited 0.2 s on a server that never answers; a host timer tick calls"):format(
     any.cancel_end_n))
@@ -101,14 +105,11 @@ if next(stall) then
   p("with `reason = \"cancelled\"` (ms).\n")
   p("| host | returned: median | max | ended: median | max | target | |")
   p("|---|---:|---:|---:|---:|---:|---|")
-  for _, h in ipairs(HOSTS) do
-    local s = stall[h[1]]
-    if s then
-      p(("| %s | %s | %s | %s | %s | ≤ 10 | %s |"):format(h[2], ms(s.cancel_return_med, "%.2f"), ms(s.cancel_return_max, "%.2f"),
-        ms(s.cancel_end_med, "%.2f"), ms(s.cancel_end_max, "%.2f"),
-        verdict(math.max(s.cancel_return_max, s.cancel_end_max) <= 0.010)))
-    end
-  end
+  stalled(function(h, s)
+    p(("| %s | %s | %s | %s | %s | ≤ 10 | %s |"):format(h[2], ms(s.cancel_return_med, "%.2f"), ms(s.cancel_return_max, "%.2f"),
+      ms(s.cancel_end_med, "%.2f"), ms(s.cancel_end_max, "%.2f"),
+      verdict(math.max(s.cancel_return_max, s.cancel_end_max) <= 0.010)))
+  end)
 end
 
 -- (2) throughput: bench/tp_plexauth.lua, bench/tp_luahttp.lua, bench/tp_fetch.js

@@ -94,9 +94,7 @@ describe("faults", function()
         pending("cannot make a network namespace (unshare -n)")
         return
       end
-      local dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. util.q(dir)))
+      local dir = util.tmpdir()
       local out = util.run_isolated(dir, [[
         local plexauth = require("plexauth")
         local core = require("plexauth.core")

@@ -102,9 +102,7 @@ describe("error messages", function()
       pending("lua5.1's interpreter does not call __tostring on errors")
       return
     end
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir " .. util.q(dir)))
+    local dir = util.tmpdir()
     local script = dir .. "/oops.lua"
     util.write(script, "local plexauth = require('plexauth')\n\nplexauth.new{ tokn = 'x' }\n")
     local p = assert(io.popen(util.env_prefix() .. " " .. util.LUA .. " " .. util.q(script) .. " 2>&1"))

@@ -256,9 +256,7 @@ describe("plexauth.new", function()
     local tls, dir
 
     setup(function()
-      dir = os.tmpname()
-      os.remove(dir)
-      assert(os.execute("mkdir -p " .. dir))
+      dir = util.tmpdir()
       local ok = os.execute(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
         .. "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem "
         .. ">/dev/null 2>&1"):format(dir, dir))

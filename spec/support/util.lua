@@ -55,6 +55,16 @@ function M.q(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
+--- A new private (0700) directory; the caller removes it.
+-- @treturn string its path
+function M.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  local ok = os.execute("mkdir -m 700 " .. M.q(dir))
+  assert(ok == true or ok == 0, "cannot make " .. dir)
+  return dir
+end
+
 --- The whole content of file `path`, or "" when it cannot be opened.
 -- @tparam string path
 -- @treturn string
