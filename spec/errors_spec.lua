@@ -109,6 +109,20 @@ describe("errors", function()
     end)
   end)
 
+  it("errors.is raises ArgumentError for a class that is nil (misspelt) or not a class", function()
+    local e = errors.new(errors.APIError, { message = "x" })
+    assert.is_true(errors.is(e))
+    assert.is_true(errors.is(e, errors.APIError))
+    assert.is_false(errors.is(e, errors.Unauthorized))
+    assert.is_false(errors.is("x", errors.APIError))
+    for _, bad in ipairs({ { nil }, { "APIError" }, { {} }, { e } }) do
+      local ok, err = pcall(errors.is, e, bad[1])
+      assert.is_false(ok)
+      assert.is_true(errors.is(err, errors.ArgumentError), tostring(err))
+    end
+    assert.is_nil(errors.Unauthorised)
+  end)
+
   describe("APIError", function()
     it("for a 500 has status_code, content_type, headers, body, attempts, operation", function()
       srv:script{ { status = 500 } }

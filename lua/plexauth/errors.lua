@@ -79,14 +79,24 @@ function M.new(cls, fields)
 end
 
 --- True when `value` is an error of class `cls` or of a subclass.
+-- A `cls` given but not an error class (nil from a misspelt name, say)
+-- raises `ArgumentError` rather than matching every error.
 -- @param value anything
--- @param cls an error class (default `Error`)
+-- @param[opt] cls an error class (default `Error`)
 -- @treturn boolean
-function M.is(value, cls)
+function M.is(value, ...)
+  local cls = ...
+  if cls == nil then
+    if select("#", ...) > 0 then M.argument("errors.is: the class is nil (a misspelt name?)") end
+    cls = M.Error
+  else
+    local c = type(cls) == "table" and rawget(cls, "__index") == cls and cls
+    while c and c ~= M.Error do c = getmetatable(c) end
+    if not c then M.argument("errors.is: %s is not an error class", M.describe(cls)) end
+  end
   if type(value) ~= "table" or rawget(value, "__index") ~= nil then
     return false -- not an error, or a class itself
   end
-  cls = cls or M.Error
   local mt = getmetatable(value)
   while mt ~= nil do
     if mt == cls then return true end
