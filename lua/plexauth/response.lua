@@ -2,14 +2,15 @@
 -- @module plexauth.response
 local core = require("plexauth.core")
 
+--- A server's answer, as every call returns it.
 ---@class plexauth.Response
 ---@field status_code integer
 ---@field content_type string|nil
 ---@field headers table<string, string> lower-case names; repeated headers joined with ", "
----@field body string
----@field object any the decoded JSON body, or nil when it is not JSON
----@field token string|nil getTransientToken: the transient token
----@field device plexauth.Device|nil getSourceConnectionInformation: the source's device
+---@field body string the raw body
+---@field object any the decoded JSON body (`null` as `plexauth.null`), or nil when it is not JSON
+---@field token? string getTransientToken: the transient token (`MediaContainer.token`)
+---@field device? plexauth.Device getSourceConnectionInformation: the source's device
 local Response = {}
 Response.__name = "plexauth.Response"
 
