@@ -3,10 +3,31 @@
 -- `tostring(err)` gives `"plexauth: <kind>: <message>"`, followed by
 -- `" (at file:line)"` when the error knows the caller's position (`where`).
 -- @module plexauth.errors
+---@class plexauth.errors
 local M = {}
 
+---@alias plexauth.ErrorKind
+---| "argument"
+---| "transport"
+---| "api"
+---| "unauthorized"
+---| "two_factor_required"
+---| "pin_expired"
+---| "decode"
+
+---@alias plexauth.TransportReason
+---| "timeout" # the attempt outlived `timeout`
+---| "connect" # no connection: refused, unreachable, connect time-out
+---| "resolve" # the host name did not resolve
+---| "tls" # TLS handshake or certificate verification failed
+---| "too_large" # the body exceeded `max_response_bytes`
+---| "protocol" # no valid HTTP answer
+---| "cancelled" # the call's task was cancelled, or its client closed
+---| "other"
+
+-- What every error has.
 ---@class plexauth.Error
----@field kind string
+---@field kind plexauth.ErrorKind
 ---@field message string
 ---@field operation string|nil the operation id, e.g. "getTransientToken"
 ---@field where string|nil "file:line" of the code that called plexauth
@@ -14,20 +35,31 @@ local M = {}
 ---@class plexauth.ArgumentError: plexauth.Error
 
 ---@class plexauth.TransportError: plexauth.Error
----@field reason string "timeout", "connect", "resolve", "tls", "too_large", "protocol", "cancelled" or "other"
----@field curl_code integer
+---@field reason plexauth.TransportReason
+---@field curl_code integer libcurl's CURLcode (42 when cancelled)
 ---@field attempts integer
----@field failures table|nil connect_device: `{uri=, error=}` per connection tried
+---@field failures plexauth.ConnectFailure[]|nil connect_device: each connection tried, in preference order
+
+-- A connection `connect_device` probed in vain.
+---@class plexauth.ConnectFailure
+---@field uri string
+---@field error plexauth.APIError|plexauth.TransportError the probe's error
 
 ---@class plexauth.APIError: plexauth.Error
 ---@field status_code integer
 ---@field content_type string|nil
----@field headers table<string, string>
+---@field headers table<string, string> lower-case names
 ---@field body string
 ---@field attempts integer
 
 ---@class plexauth.Unauthorized: plexauth.APIError
----@field errors {code: any, message: any, status: any}[]
+---@field errors plexauth.ErrorItem[] from the JSON body (empty when it has none)
+
+-- An entry of a 401 body's `errors` list, each value as the body gave it.
+---@class plexauth.ErrorItem
+---@field code any plex.tv: an integer, e.g. 1029
+---@field message any
+---@field status any
 
 ---@class plexauth.TwoFactorRequired: plexauth.Unauthorized
 
@@ -39,6 +71,12 @@ local M = {}
 ---@field content_type string|nil
 ---@field body string
 
+-- An error class (`errors.APIError`, ...): the metatable of its errors.
+---@class plexauth.ErrorClass
+---@field name string e.g. "APIError"
+---@field kind string the `kind` of its errors
+---@field __tostring fun(e: plexauth.Error): string
+
 local function class(name, kind, parent)
   local c = { name = name, kind = kind, __tostring = parent and parent.__tostring }
   c.__index = c
@@ -47,6 +85,7 @@ local function class(name, kind, parent)
 end
 
 --- Base class of all errors.
+---@type plexauth.ErrorClass
 M.Error = class("Error", "error")
 M.Error.__tostring = function(e)
   local s = "plexauth: " .. tostring(e.kind) .. ": " .. tostring(e.message)
@@ -55,24 +94,34 @@ M.Error.__tostring = function(e)
 end
 
 --- Bad option or argument, raised before any network activity.
+---@type plexauth.ErrorClass
 M.ArgumentError = class("ArgumentError", "argument", M.Error)
 --- No complete HTTP response (`reason`, `curl_code`, `attempts`).
+---@type plexauth.ErrorClass
 M.TransportError = class("TransportError", "transport", M.Error)
 --- A status outside 2xx (`status_code`, `content_type`, `headers`, `body`, `attempts`).
+---@type plexauth.ErrorClass
 M.APIError = class("APIError", "api", M.Error)
 --- HTTP 401; `errors` lists `{code=, message=, status=}` from a JSON body.
+---@type plexauth.ErrorClass
 M.Unauthorized = class("Unauthorized", "unauthorized", M.APIError)
 --- plex.tv's sign-in answered 401 code 1029: a verification code is needed.
+---@type plexauth.ErrorClass
 M.TwoFactorRequired = class("TwoFactorRequired", "two_factor_required", M.Unauthorized)
 --- A PIN's lifetime ended before it was linked (`pin_id`).
+---@type plexauth.ErrorClass
 M.PinExpired = class("PinExpired", "pin_expired", M.Error)
 --- A 2xx answer whose body is not what the operation expects.
+---@type plexauth.ErrorClass
 M.DecodeError = class("DecodeError", "decode", M.Error)
 
 --- Makes an error of class `cls` from the fields in `fields` (taken over).
 -- @param cls an error class
 -- @tparam table fields at least `message`
 -- @return the error
+---@param cls plexauth.ErrorClass
+---@param fields table at least `message`; it becomes the error
+---@return plexauth.Error
 function M.new(cls, fields)
   fields.kind = cls.kind
   return setmetatable(fields, cls)
@@ -84,6 +133,9 @@ end
 -- @param value anything
 -- @param[opt] cls an error class (default `Error`)
 -- @treturn boolean
+---@param value any
+---@param ... plexauth.ErrorClass the class (default `Error`); nil given raises `ArgumentError`
+---@return boolean
 function M.is(value, ...)
   local cls = ...
   if cls == nil then
@@ -124,6 +176,7 @@ end
 
 --- "file:line" of the innermost caller outside plexauth's modules, or nil.
 -- @treturn string|nil
+---@return string|nil where
 function M.caller()
   local level = 2
   while true do
@@ -140,6 +193,7 @@ function M.caller()
 end
 
 --- Raises `err` (an error) at the caller's position: sets `where` once.
+---@param err plexauth.Error
 function M.raise(err)
   if err.where == nil then err.where = M.caller() end
   error(err, 0)
@@ -149,6 +203,8 @@ end
 -- (`string "5"`, `number 5`, `boolean true`, `nil`, `table`).
 -- @param v
 -- @treturn string
+---@param v any
+---@return string
 function M.describe(v)
   local t = type(v)
   if t == "string" then
@@ -161,12 +217,17 @@ function M.describe(v)
 end
 
 --- Raises an `ArgumentError` with a message built by `string.format`.
+---@param fmt string
+---@param ... any
 function M.argument(fmt, ...)
   M.raise(M.new(M.ArgumentError, { message = string.format(fmt, ...) }))
 end
 
 --- Raises an `ArgumentError` unless every key of table `t` is in the set
 -- `known`; `what` names the table in the message.
+---@param what string
+---@param t table
+---@param known table<any, boolean>
 function M.check_keys(what, t, known)
   for k in pairs(t) do
     if not known[k] then
