@@ -31,6 +31,8 @@ end
 -- when it has no `MediaContainer.Device`.
 -- @param object the decoded JSON body
 -- @treturn table `{name=, client_identifier=, access_token=, connections={...}}`
+---@param object any the decoded JSON body
+---@return plexauth.Device|nil
 function M.from_object(object)
   local mc = type(object) == "table" and object.MediaContainer
   local d = type(mc) == "table" and list(mc.Device)[1]
@@ -64,6 +66,7 @@ local function provides(v)
   return items
 end
 
+-- A device's connection (`Response.device.connections`).
 ---@class plexauth.Connection
 ---@field protocol string|nil
 ---@field address string|nil
@@ -71,18 +74,27 @@ end
 ---@field uri string|nil
 ---@field local boolean
 ---@field relay boolean
----@field ipv6 boolean|nil plex.tv's resources only
 
+-- A normalized device (`Response.device`).
 ---@class plexauth.Device
 ---@field name string|nil
 ---@field client_identifier string|nil
 ---@field access_token string|nil
 ---@field connections plexauth.Connection[]
----@field product string|nil plex.tv's resources only, as the fields below
+
+-- A connection of a plex.tv resource.
+---@class plexauth.ResourceConnection: plexauth.Connection
+---@field ipv6 boolean
+
+-- A device of plex.tv's resources (`Account:resources`): normalized as
+-- `Response.device`, plus plex.tv's fields.
+---@class plexauth.Resource: plexauth.Device
+---@field connections plexauth.ResourceConnection[]
+---@field product string|nil
 ---@field product_version string|nil
 ---@field platform string|nil
 ---@field platform_version string|nil
----@field provides string[]
+---@field provides string[] from the comma-separated field, e.g. `{ "server" }`
 ---@field owned boolean
 ---@field home boolean
 ---@field presence boolean
@@ -95,6 +107,8 @@ end
 -- plex.tv's fields.
 -- @param d one decoded element
 -- @treturn table|nil the device
+---@param d any one decoded element
+---@return plexauth.Resource|nil
 function M.from_resource(d)
   if type(d) ~= "table" then return nil end
   local conns = {}
@@ -139,6 +153,10 @@ end
 -- http within each; otherwise in the server's order. A new list.
 -- @tparam table device a normalized device
 -- @tparam[opt] table opts `allow_relay = false` drops relays
+-- @treturn {table,...} the connections
+---@param device plexauth.Device a normalized device (left unchanged)
+---@param opts? {allow_relay?: boolean} `allow_relay = false` drops relays
+---@return plexauth.Connection[]
 function M.preferred_connections(device, opts)
   if type(device) ~= "table" then argument("device must be a table (got %s)", errors.describe(device)) end
   local conns = device.connections
