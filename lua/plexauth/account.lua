@@ -22,6 +22,7 @@ local connect = require("plexauth.connect")
 local M = {}
 local argument, describe = errors.argument, errors.describe
 
+--- A plex.tv account client (`plexauth.account`).
 ---@class plexauth.Account
 ---@field base string plex.tv's base URL
 local Account = {}
@@ -29,14 +30,16 @@ Account.__index = Account
 Account.__name = "plexauth.Account"
 M.Account = Account
 
+-- What `create_pin` returns.
 ---@class plexauth.Pin
 ---@field id integer
----@field code string
+---@field code string what the user enters (a short PIN) or what `auth_url` carries (a strong one)
 ---@field strong boolean
----@field expires_in number seconds it lived for when created
----@field expires_at number epoch seconds (this machine's clock)
----@field auth_url string where the user goes
+---@field expires_in integer|nil seconds it is valid for, from its creation (nil: plex.tv gave no lifetime)
+---@field expires_at integer|nil epoch seconds (this machine's clock) it expires at
+---@field auth_url string where the user goes: https://plex.tv/link, or for a strong PIN Plex's sign-in page
 
+-- A plex.tv user (`sign_in`, `user`); fields plex.tv did not give are nil.
 ---@class plexauth.User
 ---@field id integer|nil
 ---@field uuid string|nil
@@ -48,6 +51,32 @@ M.Account = Account
 ---@field two_factor_enabled boolean|nil
 ---@field home boolean|nil
 ---@field object table the decoded body
+
+-- The options of `plexauth.account`: a client's, but for the server's
+-- address and `plex_direct`, and these.
+---@class plexauth.AccountOptions: plexauth.CommonOptions
+---@field client_identifier string required: keep it stable per installation
+---@field product? string `X-Plex-Product`, the name users see under Authorized Devices (default "plexauth")
+---@field plextv_url? string plex.tv's base URL, http or https (default "https://plex.tv")
+
+-- The options of `wait_for_pin`.
+---@class plexauth.WaitOptions
+---@field interval? number seconds (> 0) between checks (default 1)
+---@field timeout? number seconds (> 0) after which `TransportError` "timeout" is raised (default: none)
+---@field on_wait? fun(pin: plexauth.Pin, seconds_left: number|nil) runs before each wait
+
+-- What `sign_in` takes. `password` and `verification_code` are kept secret.
+---@class plexauth.SignIn
+---@field login string user name or email
+---@field password string
+---@field verification_code? string the two-factor code, after `TwoFactorRequired`
+---@field remember_me? boolean (default false)
+
+-- The options of `resources` and `servers`.
+---@class plexauth.ResourcesOptions
+---@field include_https? boolean (default true)
+---@field include_relay? boolean (default true)
+---@field include_ipv6? boolean (default true)
 
 --- The options an account takes.
 local KNOWN = { plextv_url = true }
@@ -63,6 +92,8 @@ local AUTH_URL = "https://app.plex.tv/auth#?clientID=%s&code=%s&context%%5Bdevic
 -- options are a client's (identity, timeouts, retries, TLS, hooks, loop).
 -- @tparam table opts
 -- @treturn plexauth.Account
+---@param opts plexauth.AccountOptions
+---@return plexauth.Account
 function M.new(opts)
   if type(opts) ~= "table" then
     argument("account options must be a table with client_identifier (got %s)", describe(opts))
@@ -180,6 +211,8 @@ local PIN_ARGS = { strong = true }
 -- Plex's sign-in page with the code in the URL).
 -- @tparam[opt] table opts `{strong = true}` for the browser flow
 -- @treturn plexauth.Pin
+---@param opts? {strong?: boolean} `strong = true` for the browser flow
+---@return plexauth.Pin
 function Account:create_pin(opts)
   check_open(self)
   opts = opt_table("create_pin", opts, PIN_ARGS)
@@ -257,6 +290,8 @@ end
 -- Raises `PinExpired` when plex.tv no longer knows the PIN or it expired.
 -- @tparam plexauth.Pin pin
 -- @treturn string|nil the account token
+---@param pin plexauth.Pin
+---@return string|nil token the account token, nil while the PIN is not linked
 function Account:check_pin(pin)
   check_open(self)
   check_pin_arg(pin)
@@ -276,6 +311,9 @@ local WAIT_ARGS = { interval = true, timeout = true, on_wait = true }
 -- @tparam plexauth.Pin pin
 -- @tparam[opt] table opts `interval`, `timeout`, `on_wait`
 -- @treturn string the account token
+---@param pin plexauth.Pin
+---@param opts? plexauth.WaitOptions
+---@return string token the account token
 function Account:wait_for_pin(pin, opts)
   check_open(self)
   check_pin_arg(pin)
@@ -372,6 +410,8 @@ end
 -- 1029), `Unauthorized` for other refusals.
 -- @tparam table t `{login=, password= [, verification_code=, remember_me=]}`
 -- @treturn plexauth.User (the account uses its token from then on)
+---@param t plexauth.SignIn
+---@return plexauth.User user (the account uses its token from then on)
 function Account:sign_in(t)
   check_open(self)
   if type(t) ~= "table" then argument("sign_in takes a table {login=, password=} (got %s)", describe(t)) end
@@ -422,6 +462,7 @@ end
 --- The account's details (`GET /api/v2/user`). `Unauthorized` for a bad
 -- token, and for 422 (plex.tv's answer to a revoked one).
 -- @treturn plexauth.User
+---@return plexauth.User
 function Account:user()
   check_open(self)
   need_token(self, "user")
@@ -447,7 +488,9 @@ end
 -- `public_address`, `source_title`.
 -- @tparam[opt] table opts `include_https`, `include_relay`, `include_ipv6`
 --   (each default true)
--- @treturn {plexauth.Device,...}
+-- @treturn {plexauth.Resource,...}
+---@param opts? plexauth.ResourcesOptions
+---@return plexauth.Resource[]
 function Account:resources(opts)
   check_open(self)
   opts = opt_table("resources", opts, RESOURCE_ARGS)
@@ -468,7 +511,9 @@ end
 
 --- The devices of `resources` that provide "server".
 -- @tparam[opt] table opts as for `resources`
--- @treturn {plexauth.Device,...}
+-- @treturn {plexauth.Resource,...}
+---@param opts? plexauth.ResourcesOptions
+---@return plexauth.Resource[]
 function Account:servers(opts)
   local list = {}
   for _, d in ipairs(self:resources(opts)) do
@@ -487,6 +532,10 @@ end
 -- @tparam[opt] table opts
 -- @treturn plexauth.Client
 -- @treturn plexauth.Connection
+---@param dev plexauth.Device a device of `resources`, or a `Response.device`
+---@param opts? plexauth.ConnectOptions
+---@return plexauth.Client client on the best connection, with `dev.access_token` as its token
+---@return plexauth.Connection conn the chosen connection
 function Account:connect_device(dev, opts)
   check_open(self)
   return connect.device(self, self._opts, dev, opts, require("plexauth").new)
