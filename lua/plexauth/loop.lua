@@ -30,12 +30,14 @@ local argument = errors.argument
 local SUSPEND = {} -- what a waiting task of an owned loop yields
 local current      -- the task whose code is running, if any
 
+--- A task: a function running as a coroutine of a loop (`loop:spawn`).
 ---@class plexauth.Task
----@field loop plexauth.Loop
+---@field loop plexauth.Loop the loop it runs on
 local Task = {}
 Task.__index = Task
 Task.__name = "plexauth.Task"
 
+--- A loop of `plexauth.loops`, for the `loop` option.
 ---@class plexauth.Loop
 local Loop = {}
 Loop.__index = Loop
@@ -43,12 +45,29 @@ Loop.__name = "plexauth.Loop"
 
 M.Loop, M.Task = Loop, Task
 
+-- What an adapter gives `loop.new`. Timers, watchers and signals are the
+-- adapter's own objects; without `watcher`, transfers are polled on timers.
+---@class plexauth.LoopPrimitives
+---@field name string the host's name, as error messages show it
+---@field timer fun(seconds: number, fn: function): any calls `fn` once after `seconds`; returns a timer
+---@field cancel_timer fun(t: any) the timer's `fn` is not called
+---@field watcher? fun(fd: integer, fn: function, kick: function): {close: fun(self, after?: function)}
+---@field report fun(err: any) reports an error that ended a task without `on_done`
+---@field start? fun(fn: function) hosted loops: runs `fn` in a new host thread
+---@field in_host? fun(): boolean hosted loops: whether the running code is a host thread
+---@field signal? fun(): any hosted loops: a new signal
+---@field wait? fun(sig: any) hosted loops: waits until the signal is raised
+---@field raise? fun(sig: any) hosted loops: raises the signal
+---@field release? fun(sig: any) hosted loops: frees the signal
+
 --- Makes a loop from an adapter's primitives.
 -- @tparam table prims `name`, `timer(seconds, fn)`, `cancel_timer(t)`,
 --   `watcher(fd, fn, kick)` (or nil: transfers are polled on timers),
 --   `report(err)`; hosted loops add `start(fn)`, `in_host()`, `signal()`,
 --   `wait(sig)`, `raise(sig)`, `release(sig)`
 -- @treturn plexauth.Loop
+---@param prims plexauth.LoopPrimitives
+---@return plexauth.Loop
 function M.new(prims)
   return setmetatable({ prims = prims, owned = prims.start == nil, tasks = 0,
                         foreign = setmetatable({}, { __mode = "k" }) }, Loop)
@@ -59,6 +78,8 @@ function Loop:__tostring()
 end
 
 --- True when `v` is a loop made by `plexauth.loops`.
+---@param v any
+---@return boolean
 function M.is_loop(v)
   return getmetatable(v) == Loop
 end
@@ -115,6 +136,10 @@ end
 -- @tparam[opt] function on_done
 -- @param ... arguments for `fn`
 -- @treturn plexauth.Task
+---@param fn function the task's body, called as `fn(...)`
+---@param on_done? fun(ok: boolean, ...: any) `true, results...` or `false, err`
+---@param ... any arguments for `fn`
+---@return plexauth.Task
 function Loop:spawn(fn, on_done, ...)
   if getmetatable(self) ~= Loop then argument("spawn called on %s, not a loop (use loop:spawn)", type(self)) end
   if type(fn) ~= "function" then argument("spawn: fn must be a function (got %s)", type(fn)) end
@@ -135,11 +160,14 @@ function Loop:spawn(fn, on_done, ...)
 end
 
 --- True once the task's function has returned or raised.
+---@return boolean
 function Task:done()
   return self.finished == true
 end
 
 --- After `done`: `true, results...` or `false, err`; before: nothing.
+---@return boolean|nil ok true when `fn` returned, false when it raised
+---@return any ... `fn`'s results, or its error
 function Task:result()
   if self.finished then return unpack(self.res, 1, self.res.n) end
 end
@@ -163,6 +191,7 @@ end
 --- The waiting context of the running code: its task, or for a host thread
 -- the program started itself (cqueues, copas), a context of its own.
 -- Raises `ArgumentError` anywhere else.
+---@return plexauth.Task|table ctx
 function Loop:context()
   local t = current
   if t and t.loop == self then return t end
@@ -181,6 +210,8 @@ end
 
 --- Waits until `w.done`. `w:cancel()` is what cancelling the task does to
 -- this wait; it must set `w.done` (and whatever the waiter reports).
+---@param ctx plexauth.Task|table the running code's context (`Loop:context`)
+---@param w {done?: boolean, cancel: fun(self)}
 function Loop:await(ctx, w)
   ctx.waiting = w
   while not w.done do
@@ -194,6 +225,7 @@ function Loop:await(ctx, w)
 end
 
 --- Wakes a waiting context (after its wait's condition became true).
+---@param ctx plexauth.Task|table
 function Loop:wake(ctx)
   if self.owned then
     if ctx.suspended then resume(ctx) end
@@ -214,6 +246,8 @@ end
 
 --- Suspends the running task for `seconds` on the loop's timers. Returns
 -- false when the task was cancelled (before or during the wait).
+---@param seconds number
+---@return boolean slept false when cancelled
 function Loop:sleep(seconds)
   local ctx = self:context()
   if ctx.cancelled then return false end
@@ -251,6 +285,8 @@ M.Pump = Pump
 local POLL_MIN, POLL_MAX = 0.002, 0.025 -- seconds, hosts without watchers
 
 --- A pump for `multi` on this loop.
+---@param multi userdata a `plexauth.core.multi`
+---@return plexauth.Pump
 function Loop:pump(multi)
   return setmetatable({ loop = self, multi = multi, sink = {}, interval = POLL_MIN }, Pump)
 end
@@ -297,6 +333,12 @@ end
 
 --- Starts a transfer for `batch`; the arguments are those of `multi:start`.
 -- @return the transfer id
+---@param batch plexauth.Batch
+---@param method string
+---@param url string
+---@param headers string[]|nil `"Name: value"` lines
+---@param body string|nil
+---@return number id
 function Pump:start(batch, method, url, headers, body)
   local id = self.multi:start(method, url, headers, body)
   self.sink[id] = batch
@@ -334,6 +376,7 @@ function Pump:step()
 end
 
 --- Removes a transfer at once.
+---@param id number
 function Pump:cancel(id)
   self.sink[id] = nil
   self.multi:cancel(id)
@@ -366,6 +409,7 @@ local Batch = {}
 Batch.__index = Batch
 
 --- A batch for the running task's transfers on this pump.
+---@return plexauth.Batch
 function Pump:batch()
   local ctx = self.loop:context()
   return setmetatable({ pump = self, ctx = ctx, pending = {}, n = 0, queue = {}, head = 1, tail = 0 },
@@ -376,6 +420,11 @@ local CANCELLED = pack(nil, "cancelled", 42, "cancelled")
 
 --- Starts a transfer (arguments as for `multi:start`); nil when the task is
 -- cancelled.
+---@param method string
+---@param url string
+---@param headers string[]|nil
+---@param body string|nil
+---@return number|nil id
 function Batch:start(method, url, headers, body)
   if self.ctx.cancelled then return nil end
   local id = self.pump:start(self, method, url, headers, body)
@@ -385,6 +434,9 @@ function Batch:start(method, url, headers, body)
 end
 
 -- A transfer finished (r: the packed result), or was cancelled.
+---@param id number
+---@param r table|nil `multi:result(id)`, packed
+---@param cancelled? boolean
 function Batch:put(id, r, cancelled)
   if not self.pending[id] then return end
   self.pending[id] = nil
@@ -407,6 +459,8 @@ end
 --- The next finished transfer: its id and result (as `multi:result`), or
 -- nil when none is pending. When the task is cancelled, the result is
 -- `nil, "cancelled", 42, message` and the other transfers are removed.
+---@return number|false|nil id false: cancelled; nil: none pending
+---@return any ... the result, as `multi:result`
 function Batch:next()
   local q = self.queue
   if q[self.head] == nil then

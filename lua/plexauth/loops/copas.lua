@@ -32,6 +32,8 @@ end
 --- A loop on `copas`.
 -- @tparam table copas the copas module
 -- @treturn plexauth.Loop
+---@param copas table the copas module
+---@return plexauth.Loop
 function M.new(copas)
   if type(copas) ~= "table" or type(copas.addthread) ~= "function" or type(copas.receive) ~= "function" then
     errors.argument("loops.copas takes the copas module (got %s)", errors.describe(copas))

@@ -17,9 +17,15 @@ local loop = require("plexauth.loop")
 
 local M = {}
 
+-- A loop on a cqueues controller.
+---@class plexauth.CqueuesLoop: plexauth.Loop
+---@field cq userdata the controller
+
 --- A loop on the controller `cq` (default: a new one, as `loop.cq`).
 -- @param[opt] cq a cqueues controller
 -- @treturn plexauth.Loop
+---@param cq? userdata a cqueues controller (default: a new one)
+---@return plexauth.CqueuesLoop
 function M.new(cq)
   if cq == nil then cq = cqueues.new() end
   if not cqueues.type(cq) then

@@ -13,6 +13,8 @@ local M = {}
 --- A loop on `uv`.
 -- @tparam table uv the luv module
 -- @treturn plexauth.Loop
+---@param uv table the luv module (`require "luv"`, `vim.loop`, `vim.uv`)
+---@return plexauth.Loop
 function M.new(uv)
   if type(uv) ~= "table" or type(uv.new_timer) ~= "function" or type(uv.new_poll) ~= "function" then
     errors.argument("loops.luv takes the luv module (require \"luv\", or vim.loop; got %s)",

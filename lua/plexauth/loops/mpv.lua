@@ -14,6 +14,8 @@ local M = {}
 --- A loop on an mpv script's `mp`.
 -- @tparam table mp
 -- @treturn plexauth.Loop
+---@param mp table mpv's `mp` module
+---@return plexauth.Loop
 function M.new(mp)
   if type(mp) ~= "table" or type(mp.add_timeout) ~= "function" then
     errors.argument("loops.mpv takes mpv's mp module (got %s)", errors.describe(mp))

@@ -51,8 +51,14 @@ end
 local Watcher = {}
 Watcher.__index = Watcher
 
+-- plexauth's own loop (`plexauth.loops.poll()`).
+---@class plexauth.PollLoop: plexauth.Loop
+---@field step fun(self: plexauth.PollLoop, seconds?: number): boolean
+---@field run fun(self: plexauth.PollLoop)
+
 --- A new loop of plexauth's own.
 -- @treturn plexauth.Loop with `run` and `step`
+---@return plexauth.PollLoop
 function M.new()
   local timers, watchers, seq = {}, {}, 0
   local prims = { name = "poll" }
@@ -83,6 +89,7 @@ function M.new()
     io.stderr:write("plexauth: a task failed: ", tostring(err), "\n")
   end
 
+  ---@type plexauth.PollLoop
   local self = loop.new(prims)
 
   local function next_timer()
@@ -92,6 +99,9 @@ function M.new()
 
   --- Runs what is ready, waiting at most `seconds` (default 0) for
   -- something to be; true while tasks remain.
+  ---@param l plexauth.PollLoop this loop (`loop:step`)
+  ---@param seconds? number the longest wait (default 0; `math.huge`: no limit)
+  ---@return boolean pending true while tasks remain
   function self.step(l, seconds)
     if l ~= self then errors.argument("step called on %s, not this loop (use loop:step)", errors.describe(l)) end
     seconds = seconds == nil and 0 or seconds
@@ -123,6 +133,7 @@ function M.new()
 
   --- Runs until every task has ended (or none can go on: a task waiting
   -- for something that is not plexauth's).
+  ---@param l plexauth.PollLoop this loop (`loop:run`)
   function self.run(l)
     if l ~= self then errors.argument("run called on %s, not this loop (use loop:run)", errors.describe(l)) end
     while self:step(math.huge) do
