@@ -69,8 +69,14 @@ describe("annotations", function()
       assert.are.equal("plexauth.loops.cqueues", label, label .. " could not be loaded")
     end
     assert.is_true(#entries >= 17)
-    local problems = A.exports(files, entries)
-    assert.are.equal(0, #problems, listing(problems))
+    -- In a child process: a busted helper (the secrecy suite's) may have
+    -- wrapped exported functions in this one.
+    local util = require("spec.support.util")
+    local p = assert(io.popen(util.env_prefix() .. " " .. util.LUA .. " tools/annotations.lua 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    assert.matches("%d+ exported tables, 0 problems", out)
+    assert.is_truthy(tonumber(out:match("(%d+) exported tables")) >= 17, out)
   end)
 
   it("declare the classes of the contract", function()
