@@ -8,7 +8,10 @@ LUA_ABI      = $(if $(filter jit,$(LUA_VERSION)),5.1,$(LUA_VERSION))
 LUA         ?= $(if $(filter jit,$(LUA_VERSION)),luajit,lua$(LUA_VERSION))
 LUA_PC      ?= $(if $(filter jit,$(LUA_VERSION)),luajit,lua$(LUA_VERSION))
 BUILD_DIR    = build/$(LUA_VERSION)
+# plexauth.core is a loader (csrc/loader.c) that opens the C core,
+# core_impl.so beside it, with lazy binding (see loader.c).
 CORE         = $(BUILD_DIR)/plexauth/core.so
+CORE_IMPL    = $(BUILD_DIR)/plexauth/core_impl.so
 PREFIX      ?= /usr/local
 LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 LUA_SHAREDIR?= $(PREFIX)/share/lua/$(LUA_ABI)
@@ -42,9 +45,13 @@ LUA_ENV = LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD_DIR)/?.so;;'
 
 .PHONY: all build deps test lint check check-rock check-install demo install clean
 all: build
-build: $(CORE) $(BYTECODE)
+build: $(CORE) $(CORE_IMPL) $(BYTECODE)
 
-$(CORE): $(CORE_SRC) $(CORE_HDR)
+$(CORE): csrc/loader.c csrc/compat.h
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden $(PKG_CFLAGS) -o $@ csrc/loader.c -ldl $(LDFLAGS)
+
+$(CORE_IMPL): $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden $(PKG_CFLAGS) -o $@ $(CORE_SRC) $(PKG_LIBS) $(LDFLAGS)
 
@@ -94,6 +101,7 @@ install: build
 	install -d $(DESTDIR)$(LUA_LIBDIR)/plexauth $(DESTDIR)$(LUA_SHAREDIR)/plexauth $(DESTDIR)$(PREFIX)/bin \
 	  $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(CORE) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core.so
+	install -m 755 $(CORE_IMPL) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core_impl.so
 	for f in $$(cd $(BUILD_DIR) && find plexauth -name '*.luac'); do \
 	  install -D -m 644 $(BUILD_DIR)/$$f $(DESTDIR)$(LUA_LIBDIR)/$$f || exit 1; done
 	for f in $$(cd lua && find plexauth -name '*.lua'); do \

@@ -34,7 +34,12 @@ external_dependencies = {
 build = {
   type = "builtin",
   modules = {
+    -- plexauth.core opens plexauth/core_impl.so, the C core, with lazy binding.
     ["plexauth.core"] = {
+      sources = { "csrc/loader.c" },
+      libraries = { "dl" },
+    },
+    ["plexauth.core_impl"] = {
       sources = { "csrc/multi.c", "csrc/plexauth_core.c", "csrc/response.c", "csrc/sys.c", "csrc/transfer.c" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },

@@ -1,5 +1,6 @@
 # Memory safety. Uses LUA_VERSION, LUA, LUA_PC, BUILD_DIR, WARN,
 # PKG_CFLAGS, PKG_LIBS, CORE_SRC, CORE_HDR and `build` from the Makefile.
+# Like `build`, asan makes plexauth.core (csrc/loader.c) and core_impl.so.
 # The fault, TLS, hostile-input and secrecy specs are plain specs under spec/.
 #
 #   make memcheck    the whole busted suite under valgrind memcheck
@@ -21,7 +22,8 @@ MEMORY_PKGS = valgrind gcc libasan8 libubsan1 clang libclang-rt-14-dev \
 
 ASAN_CC    = gcc
 ASAN_DIR   = build/asan-$(LUA_VERSION)
-ASAN_CORE  = $(ASAN_DIR)/plexauth/core.so
+ASAN_CORE  = $(ASAN_DIR)/plexauth/core_impl.so
+ASAN_LOADER = $(ASAN_DIR)/plexauth/core.so
 FUZZ_DIR   = build/fuzz
 FUZZER     = $(FUZZ_DIR)/response_fuzz
 FUZZ_TIME ?= 60
@@ -45,13 +47,18 @@ memcheck: memory-deps
 	@$(MAKE) -s --no-print-directory build
 	@tools/memory-check memcheck $(LUA) $(BUILD_DIR)
 
+$(ASAN_LOADER): csrc/loader.c csrc/compat.h
+	@mkdir -p $(dir $@)
+	$(ASAN_CC) $(WARN) -O1 -g -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
+	  -fno-omit-frame-pointer -fPIC -shared $(PKG_CFLAGS) -o $@ csrc/loader.c -ldl
+
 $(ASAN_CORE): $(CORE_SRC) $(CORE_HDR)
 	@mkdir -p $(dir $@)
 	$(ASAN_CC) $(WARN) -O1 -g -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
 	  -fno-omit-frame-pointer -fPIC -shared $(PKG_CFLAGS) -o $@ $(CORE_SRC) $(PKG_LIBS)
 
 asan: memory-deps
-	@$(MAKE) -s --no-print-directory $(ASAN_CORE)
+	@$(MAKE) -s --no-print-directory $(ASAN_LOADER) $(ASAN_CORE)
 	@tools/memory-check asan $(LUA) $(ASAN_DIR)
 
 $(FUZZER): spec/fuzz/response_fuzz.c csrc/response.c csrc/response.h csrc/compat.h

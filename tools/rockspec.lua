@@ -33,9 +33,11 @@ local function module_of(path)
   return (name:gsub("%.init$", ""))
 end
 
---- The C core's sources: csrc/*.c but preload.c (the static library's).
+--- The C core's sources: csrc/*.c but loader.c (plexauth.core, which loads
+-- the core) and preload.c (the static library's).
 local function c_sources()
-  local p = assert(io.popen("find csrc -maxdepth 1 -name '*.c' ! -name preload.c 2>/dev/null | LC_ALL=C sort"))
+  local p = assert(io.popen("find csrc -maxdepth 1 -name '*.c' ! -name preload.c ! -name loader.c 2>/dev/null"
+    .. " | LC_ALL=C sort"))
   local files = {}
   for line in p:lines() do files[#files + 1] = line end
   p:close()
@@ -110,7 +112,12 @@ external_dependencies = {
 build = {
   type = "builtin",
   modules = {
+    -- plexauth.core opens plexauth/core_impl.so, the C core, with lazy binding.
     ["plexauth.core"] = {
+      sources = { "csrc/loader.c" },
+      libraries = { "dl" },
+    },
+    ["plexauth.core_impl"] = {
       sources = { @SOURCES@ },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
@@ -178,15 +185,19 @@ local function check(path, version)
     end
   end
   for name, file in pairs(listed) do
-    if name ~= "plexauth.core" and not want[name] then
+    if name ~= "plexauth.core" and name ~= "plexauth.core_impl" and not want[name] then
       problem("lists module %s, but %s is not in the tree", name, file)
     end
   end
-  local core = listed["plexauth.core"]
-  local got = type(core) == "table" and type(core.sources) == "table" and core.sources or {}
-  if quoted_list(got) ~= quoted_list(c_sources()) then
-    problem("plexauth.core's sources are {%s}, not {%s}", quoted_list(got), quoted_list(c_sources()))
+  local function sources_of(name, want_sources)
+    local m = listed[name]
+    local got = type(m) == "table" and type(m.sources) == "table" and m.sources or {}
+    if quoted_list(got) ~= quoted_list(want_sources) then
+      problem("%s's sources are {%s}, not {%s}", name, quoted_list(got), quoted_list(want_sources))
+    end
   end
+  sources_of("plexauth.core", { "csrc/loader.c" })
+  sources_of("plexauth.core_impl", c_sources())
   local bin = spec.build and spec.build.install and spec.build.install.bin
   if not (bin and bin.plexauth == "bin/plexauth") then problem("does not install bin/plexauth") end
   table.sort(problems)
