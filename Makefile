@@ -12,6 +12,8 @@ BUILD_DIR    = build/$(LUA_VERSION)
 # core_impl.so beside it, with lazy binding (see loader.c).
 CORE         = $(BUILD_DIR)/plexauth/core.so
 CORE_IMPL    = $(BUILD_DIR)/plexauth/core_impl.so
+# The CLI as one program (csrc/cli_main.c, mk/compat.mk).
+CLI_BIN      = $(BUILD_DIR)/bin/plexauth
 PREFIX      ?= /usr/local
 LUA_LIBDIR  ?= $(PREFIX)/lib/lua/$(LUA_ABI)
 LUA_SHAREDIR?= $(PREFIX)/share/lua/$(LUA_ABI)
@@ -102,13 +104,10 @@ install: build
 	  $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(CORE) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core.so
 	install -m 755 $(CORE_IMPL) $(DESTDIR)$(LUA_LIBDIR)/plexauth/core_impl.so
-	for f in $$(cd $(BUILD_DIR) && find plexauth -name '*.luac'); do \
-	  install -D -m 644 $(BUILD_DIR)/$$f $(DESTDIR)$(LUA_LIBDIR)/$$f || exit 1; done
 	for f in $$(cd lua && find plexauth -name '*.lua'); do \
 	  install -D -m 644 lua/$$f $(DESTDIR)$(LUA_SHAREDIR)/$$f || exit 1; done
 	install -m 644 man/plexauth.1 $(DESTDIR)$(MANDIR)/man1/plexauth.1
-	sed '1s|.*|#!/usr/bin/env $(LUA)|' bin/plexauth > $(DESTDIR)$(PREFIX)/bin/plexauth
-	chmod 755 $(DESTDIR)$(PREFIX)/bin/plexauth
+	install -m 755 $(CLI_BIN) $(DESTDIR)$(PREFIX)/bin/plexauth
 
 # Install into a scratch DESTDIR, then use the module and the CLI from there.
 check-install:

@@ -3,6 +3,19 @@
 #include "plexauth.h"
 #include "preload.h"
 
+/* package.preload's loader of one module (upvalue: its pa_lua_source): the
+ * chunk is compiled on first require, not when the state starts. require's
+ * arguments go to the chunk, as they would to a file's. */
+static int load_module(lua_State *L)
+{
+    const pa_lua_source *s = (const pa_lua_source *)lua_touserdata(L, lua_upvalueindex(1));
+    if (luaL_loadbuffer(L, s->source, s->len, s->chunkname) != 0)
+        return lua_error(L);
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static int preload(lua_State *L)
 {
     const pa_lua_source *s;
@@ -13,9 +26,8 @@ static int preload(lua_State *L)
     if (!lua_istable(L, -1))
         return luaL_error(L, "plexauth_preload: package.preload is not a table");
     for (s = pa_lua_sources; s->module != NULL; s++) {
-        /* The chunk itself is the loader: require calls it with the name. */
-        if (luaL_loadbuffer(L, s->source, s->len, s->chunkname) != 0)
-            return lua_error(L);
+        lua_pushlightuserdata(L, (void *)s);
+        lua_pushcclosure(L, load_module, 1);
         lua_setfield(L, -2, s->module);
     }
     lua_pushcfunction(L, luaopen_plexauth_core);

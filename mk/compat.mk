@@ -73,6 +73,36 @@ $(STATIC_LIB): $(STATIC_OBJ)
 	rm -f $@
 	ar rcs $@ $(STATIC_OBJ)
 
+# ---- the native CLI ----------------------------------------------------------------
+# $(CLI_BIN): csrc/cli_main.c with the core's objects and the wrapper's bytecode
+# (made by $(LUA), so it is the bytecode of the Lua linked), libcurl and the
+# Lua library linked as a program links them. `make build` makes it;
+# `make install` installs it as bin/plexauth (the script bin/plexauth is
+# the rock's, and runs from the source tree).
+CLI_OBJ = $(filter-out $(STATIC_DIR)/lua_sources.o,$(STATIC_OBJ)) $(STATIC_DIR)/lua_bytecode.o \
+          $(STATIC_DIR)/cli_main.o
+
+.PHONY: cli
+cli: $(CLI_BIN)
+build: $(CLI_BIN)
+
+$(STATIC_DIR)/lua_bytecode.c: $(LUA_SRC) tools/lua2c.lua
+	@mkdir -p $(dir $@)
+	$(LUA) tools/lua2c.lua --bytecode $@ $(sort $(LUA_SRC))
+
+$(STATIC_DIR)/lua_bytecode.o: $(STATIC_DIR)/lua_bytecode.c csrc/preload.h
+	$(CC) $(WARN) $(CFLAGS) -fPIC -Icsrc -c -o $@ $<
+
+$(CLI_BIN): $(CLI_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(HOST_LIBS) $(LDFLAGS)
+
+# The CLI's specs (cli_spec, and connect_spec's CLI part) against the native program.
+.PHONY: cli-native
+cli-native: $(CLI_BIN)
+	@PLEXAUTH_SPEC_CLI=$(CURDIR)/$(CLI_BIN) tools/busted-count cli-native $(BUSTED) \
+	  --filter='bin/plexauth' spec/cli_spec.lua spec/connect_spec.lua
+
 # ---- static host ---------------------------------------------------------------
 EMBED_HOST  = $(BUILD_DIR)/embed-host
 EMBED_NAME ?= embed
@@ -111,6 +141,6 @@ mpv-test:
 	@$(call compat_need,mpv lua5.2 liblua5.2-dev lua-cjson libcurl4-openssl-dev pkg-config gcc)
 	@spec/mpv/run
 
-TEST_STAGES += embed-test thread-test
+TEST_STAGES += embed-test thread-test cli-native
 CI_STAGES   += test-all mpv-test
 CI_DEPS     += compat-deps

@@ -1,4 +1,6 @@
--- bin/plexauth against the fake PMS: stdout, stderr and exit status.
+-- The CLI against the fake PMS: stdout, stderr and exit status. bin/plexauth,
+-- run by this interpreter; in the cli-native stage, the native program
+-- (PLEXAUTH_SPEC_CLI, csrc/cli_main.c).
 local fake = require("spec.support.fake")
 local util = require("spec.support.util")
 
@@ -130,7 +132,9 @@ describe("bin/plexauth", function()
   end)
 end)
 
-describe("bin/plexauth's precompiled modules", function()
+-- The script's own start-up; the native program has its modules linked in.
+local describe_script = util.NATIVE_CLI and pending or describe
+describe_script("bin/plexauth's precompiled modules", function()
   -- A private tree: plexauth.version's source says 7.7.7, its bytecode 8.8.8.
   local dir = os.tmpname()
   local src, lib = dir .. "/src/plexauth/version.lua", dir .. "/lib/plexauth/version.luac"
@@ -304,8 +308,8 @@ describe("bin/plexauth login on a terminal and interrupted", function()
       return
     end
     tv:plextv{ link_after = 3 }
-    local cmd = util.env_prefix{ PLEXTV_URL = tv.url, XDG_CONFIG_HOME = home } .. " " .. util.LUA
-      .. " bin/plexauth login"
+    local cmd = util.env_prefix{ PLEXTV_URL = tv.url, XDG_CONFIG_HOME = home } .. " " .. util.CLI
+      .. " login"
     local p = assert(io.popen("script -qec " .. q(cmd) .. " /dev/null"))
     local out = p:read("*a")
     p:close()
@@ -317,8 +321,8 @@ describe("bin/plexauth login on a terminal and interrupted", function()
 
   it("exits 130 on Ctrl-C (SIGINT) and leaves no file in the store", function()
     tv:plextv{ link_after = -1 }
-    local cmd = util.env_prefix{ PLEXTV_URL = tv.url, XDG_CONFIG_HOME = home } .. " " .. util.LUA
-      .. " bin/plexauth login 2>/dev/null & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo EXIT:$?"
+    local cmd = util.env_prefix{ PLEXTV_URL = tv.url, XDG_CONFIG_HOME = home } .. " " .. util.CLI
+      .. " login 2>/dev/null & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo EXIT:$?"
     local p = assert(io.popen(cmd))
     local out = p:read("*a")
     p:close()

@@ -34,10 +34,10 @@ local function module_of(path)
 end
 
 --- The C core's sources: csrc/*.c but loader.c (plexauth.core, which loads
--- the core) and preload.c (the static library's).
+-- the core), preload.c (the static library's) and cli_main.c (the native CLI's).
 local function c_sources()
-  local p = assert(io.popen("find csrc -maxdepth 1 -name '*.c' ! -name preload.c ! -name loader.c 2>/dev/null"
-    .. " | LC_ALL=C sort"))
+  local p = assert(io.popen("find csrc -maxdepth 1 -name '*.c' ! -name preload.c ! -name loader.c"
+    .. " ! -name cli_main.c 2>/dev/null | LC_ALL=C sort"))
   local files = {}
   for line in p:lines() do files[#files + 1] = line end
   p:close()

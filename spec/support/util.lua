@@ -97,7 +97,12 @@ function M.env_prefix(env)
   return table.concat(parts, " ")
 end
 
---- Runs bin/plexauth (from the current directory) with the raw argument string
+--- The command line under test: $PLEXAUTH_SPEC_CLI (the native program, for the
+-- cli-native stage), else bin/plexauth run by `util.LUA`.
+M.CLI = os.getenv("PLEXAUTH_SPEC_CLI") or (M.LUA .. " bin/plexauth")
+M.NATIVE_CLI = os.getenv("PLEXAUTH_SPEC_CLI") ~= nil
+
+--- Runs the CLI (`util.CLI`, from the current directory) with the raw argument string
 -- `args` and the environment of `env_prefix(env)`.
 -- @tparam string args already quoted as needed
 -- @tparam[opt] table env name -> value
@@ -106,7 +111,7 @@ end
 -- @treturn integer exit status
 function M.run_cli(args, env)
   local errfile = os.tmpname()
-  local cmd = M.env_prefix(env) .. " " .. M.LUA .. " bin/plexauth " .. args
+  local cmd = M.env_prefix(env) .. " " .. M.CLI .. " " .. args
     .. " 2>" .. M.q(errfile) .. "; echo \"EXIT:$?\""
   local p = assert(io.popen(cmd))
   local out = p:read("*a")
