@@ -1,6 +1,7 @@
 /* plexauth, the command line as one program (`make cli`, installed by
  * `make install`): the C core and the wrapper's bytecode are linked in
- * (plexauth_preload), and it runs plexauth.cli as bin/plexauth does.
+ * (plexauth_preload), and it runs plexauth.cli as bin/plexauth does, then
+ * closes the Lua state and exits with the command's status.
  *
  * Start-up is why it exists. Run as a script, the interpreter dlopens
  * plexauth.core, and the dynamic linker then binds libcurl's whole
@@ -21,6 +22,7 @@
 #include "plexauth.h"
 
 static lua_State *running = NULL;
+static volatile sig_atomic_t interrupted = 0;
 
 static void stop_hook(lua_State *L, lua_Debug *ar)
 {
@@ -33,6 +35,7 @@ static void stop_hook(lua_State *L, lua_Debug *ar)
 static void on_interrupt(int sig)
 {
     signal(sig, SIG_DFL); /* a second Ctrl-C ends the process */
+    interrupted = 1;
     lua_sethook(running, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
 }
 
@@ -61,16 +64,16 @@ static int run(lua_State *L)
     lua_getglobal(L, "require");
     lua_pushliteral(L, "plexauth.cli");
     lua_call(L, 1, 1);
-    lua_getfield(L, -1, "run");
+    lua_getfield(L, -1, "status");
     lua_getglobal(L, "arg");
-    lua_call(L, 1, 0); /* exits the process with the command's status */
-    return 0;
+    lua_call(L, 1, 1);
+    return 1; /* the command's exit status */
 }
 
 int main(int argc, char **argv)
 {
     lua_State *L = luaL_newstate();
-    int status;
+    int status, code = 1;
 
     if (L == NULL) {
         fputs("plexauth: not enough memory\n", stderr);
@@ -82,12 +85,19 @@ int main(int argc, char **argv)
     lua_pushinteger(L, argc);
     lua_pushlightuserdata(L, argv);
     signal(SIGINT, on_interrupt);
-    status = lua_pcall(L, 2, 0, 0);
+    status = lua_pcall(L, 2, 1, 0);
     signal(SIGINT, SIG_DFL);
-    if (status != 0) {
+    if (status != 0 && interrupted) { /* before plexauth.cli could catch it */
+        fputs("\nplexauth: interrupted\n", stderr);
+        code = 130;
+    } else if (status != 0) {
         const char *msg = lua_tostring(L, -1);
         fprintf(stderr, "plexauth: %s\n", msg != NULL ? msg : "(error object is not a string)");
+    } else {
+        code = (int)lua_tointeger(L, -1);
     }
+    /* Closing the state runs every finalizer: the core's transfers end and
+     * libcurl's memory is freed before the process exits. */
     lua_close(L);
-    return status == 0 ? 0 : 1;
+    return code;
 }

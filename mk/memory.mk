@@ -5,6 +5,7 @@
 #
 #   make memcheck    the whole busted suite under valgrind memcheck
 #   make asan        the suite with the core built with -fsanitize=address,undefined
+#   make memcheck-cli  the CLI's specs against the native CLI under valgrind memcheck
 #   make fuzz        libFuzzer over csrc/response.c for FUZZ_TIME (60) seconds
 #   make fuzz-smoke  the same for 20 seconds (CI)
 #   make soak        100 000 calls on one client, then 10 000 as tasks of the poll loop
@@ -14,7 +15,7 @@
 #                    against every client token (tools/secrecy-helper.lua)
 # See tools/memory-check for how memcheck and asan are run and judged.
 
-CI_STAGES += memcheck asan fuzz-smoke secrecy-suite
+CI_STAGES += memcheck memcheck-cli asan fuzz-smoke secrecy-suite
 CI_DEPS   += memory-deps
 
 MEMORY_PKGS = valgrind gcc libasan8 libubsan1 clang libclang-rt-14-dev \
@@ -30,7 +31,7 @@ FUZZ_TIME ?= 60
 # libFuzzer and lua-cjson's decoder come from Debian; the target links Lua 5.4.
 FUZZ_LUA_PC = lua5.4
 
-.PHONY: memory-deps memcheck asan fuzz fuzz-smoke soak secrecy-suite
+.PHONY: memory-deps memcheck memcheck-cli asan fuzz fuzz-smoke soak secrecy-suite
 
 # apt-get install only what is missing (as `deps` does).
 memory-deps:
@@ -46,6 +47,14 @@ memory-deps:
 memcheck: memory-deps
 	@$(MAKE) -s --no-print-directory build
 	@tools/memory-check memcheck $(LUA) $(BUILD_DIR)
+
+# Each run of the native CLI is a valgrind process of its own (errors and
+# leaks change its exit status, which the specs check).
+memcheck-cli: memory-deps
+	@$(MAKE) -s --no-print-directory build
+	@PLEXAUTH_SPEC_SLACK=5 PLEXAUTH_SPEC_CLI="valgrind -q --error-exitcode=99 --leak-check=full \
+	  --errors-for-leak-kinds=definite,possible $(CURDIR)/$(CLI_BIN)" \
+	  tools/busted-count memcheck-cli $(BUSTED) --filter='bin/plexauth' spec/cli_spec.lua spec/connect_spec.lua
 
 $(ASAN_LOADER): csrc/loader.c csrc/compat.h
 	@mkdir -p $(dir $@)

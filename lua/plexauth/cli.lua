@@ -64,9 +64,12 @@ exit status: 0 success, 2 usage, 3 unauthorized, 4 other API error,
 local EXIT = { argument = 2, unauthorized = 3, two_factor_required = 3, api = 4, transport = 5,
                decode = 6, pin_expired = 7 }
 
+-- Raised by usage_error once it has said why; M.status turns it into 2.
+local USAGE_ERROR = setmetatable({}, { __tostring = function() return "usage error" end })
+
 local function usage_error(msg)
   io.stderr:write("plexauth: ", msg, "\n", "try 'plexauth --help'\n")
-  os.exit(2)
+  error(USAGE_ERROR, 0)
 end
 
 local TAKES_VALUE = {
@@ -378,13 +381,17 @@ local function main(argv)
   return 0
 end
 
---- Runs the command line `argv` and exits the process with its status
--- (0 success, 2 usage, 3 unauthorized, 4 other API error, 5 transport,
--- 6 decode, 7 PIN expired or login timed out). Errors go to stderr.
+--- Runs the command line `argv` and returns its exit status (0 success,
+-- 2 usage, 3 unauthorized, 4 other API error, 5 transport, 6 decode, 7 PIN
+-- expired or login timed out, 130 interrupted). Errors go to stderr.
 -- @tparam table argv the arguments (`arg`)
-function M.run(argv)
+-- @treturn integer the exit status
+---@param argv string[] the arguments (`arg`)
+---@return integer status the exit status
+function M.status(argv)
   local ok, result = pcall(main, argv)
-  if ok then os.exit(result) end
+  if ok then return result end
+  if result == USAGE_ERROR then return 2 end
   local errors = require("plexauth.errors")
   if errors.is(result) then
     local code = EXIT[result.kind] or 1
@@ -395,14 +402,22 @@ function M.run(argv)
       io.stderr:write("  ", tostring(f.uri), ": ", tostring(f.error), "\n")
     end
     if code == 7 then io.stderr:write("plexauth: run `plexauth login` again for a new code\n") end
-    os.exit(code)
+    return code
   end
   if type(result) == "string" and string.find(result, "interrupted!", 1, true) then
     io.stderr:write("\nplexauth: interrupted\n")
-    os.exit(130)
+    return 130
   end
   io.stderr:write("plexauth: internal error: ", tostring(result), "\n")
-  os.exit(1)
+  return 1
+end
+
+--- Runs the command line `argv` and exits the process with its status
+-- (see `status`).
+-- @tparam table argv the arguments (`arg`)
+---@param argv string[] the arguments (`arg`)
+function M.run(argv)
+  os.exit(M.status(argv))
 end
 
 return M
