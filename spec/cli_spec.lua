@@ -321,11 +321,19 @@ describe("bin/plexauth login on a terminal and interrupted", function()
 
   it("exits 130 on Ctrl-C (SIGINT) and leaves no file in the store", function()
     tv:plextv{ link_after = -1 }
+    -- Ctrl-C once the code is shown (the CLI is waiting then, its handler set; a
+    -- slow start, as under valgrind, must not meet the signal first: a background
+    -- job of sh starts with SIGINT ignored). --wait bounds the run if it is lost.
+    local errfile = os.tmpname()
     local cmd = util.env_prefix{ PLEXTV_URL = tv.url, XDG_CONFIG_HOME = home } .. " " .. util.CLI
-      .. " login 2>/dev/null & pid=$!; sleep 1; kill -INT $pid; wait $pid; echo EXIT:$?"
+      .. " login --wait 60 2>" .. q(errfile) .. " & pid=$!; i=0; while [ $i -lt 600 ] && ! grep -q 'enter the code' "
+      .. q(errfile) .. "; do sleep 0.1; i=$((i+1)); done; kill -INT $pid; wait $pid; echo EXIT:$?"
     local p = assert(io.popen(cmd))
     local out = p:read("*a")
     p:close()
+    local err = util.slurp(errfile)
+    os.remove(errfile)
+    assert.truthy(err:find("enter the code", 1, true), err)
     assert.matches("EXIT:130", out)
     local ls = assert(io.popen("ls -A " .. q(home .. "/plexauth") .. " 2>/dev/null"))
     local files = ls:read("*a")
