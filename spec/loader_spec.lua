@@ -9,14 +9,12 @@ local function core_dir()
   return (assert(path:match("^(.*)/plexauth/core%.so$"), path))
 end
 
--- Runs Lua `code` in a child with `env` (name -> value) before the usual prefix.
+-- Runs Lua `code` in a child with the environment of `util.env_prefix(env)`.
 -- Returns its stdout and stderr together, and its exit status.
 local function child(code, env)
   local dir = util.tmpdir()
   util.write(dir .. "/child.lua", code)
-  local pre = {}
-  for k, v in pairs(env or {}) do pre[#pre + 1] = k .. "=" .. util.q(v) end
-  local cmd = util.env_prefix() .. " " .. table.concat(pre, " ") .. " " .. util.LUA .. " "
+  local cmd = util.env_prefix(env) .. " " .. util.LUA .. " "
     .. util.q(dir .. "/child.lua") .. " 2>&1; echo \"EXIT:$?\""
   local p = assert(io.popen(cmd))
   local out = p:read("*a")
